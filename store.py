@@ -1,0 +1,316 @@
+"""MockFlow storage: the SQLAlchemy 2 schema and every query.
+
+SQLite (in `instance/`, WAL, foreign keys on) is the default; PostgreSQL (Supabase or any) is used
+when `DATABASE_URL` is set. The schema is created and changed only through Alembic migrations in
+`migrations/`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app, g
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+
+MIGRATIONS_PATH = Path(__file__).resolve().parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone on its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    """A person, identified by OIDC issuer + subject (never by email)."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_users_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320), default="")
+    name: Mapped[str] = mapped_column(String(200), default="")
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    provider_keys: Mapped[list[ProviderKey]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    interviews: Mapped[list[Interview]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ProviderKey(Base):
+    """One encrypted bring-your-own-key value (or provider setting) of a user."""
+
+    __tablename__ = "provider_keys"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_provider_keys_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    last4: Mapped[str] = mapped_column(String(8), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="provider_keys")
+
+
+class Interview(Base):
+    """One mock interview: its setup, its lifecycle status and the agent process running it."""
+
+    __tablename__ = "interviews"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    room_name: Mapped[str] = mapped_column(String(64), unique=True)
+    track: Mapped[str] = mapped_column(String(32))
+    length: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(120))
+    level: Mapped[str] = mapped_column(String(16))
+    company: Mapped[str] = mapped_column(String(120), default="")
+    candidate_name: Mapped[str] = mapped_column(String(120), default="")
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="created", index=True)
+    stage: Mapped[str] = mapped_column(String(64), default="")
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
+    worker_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    worker_host: Mapped[str] = mapped_column(String(255), default="")
+    worker_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="interviews")
+
+
+INTERVIEW_FINAL_STATUSES = frozenset({"completed", "interrupted", "failed"})
+INTERVIEW_ACTIVE_STATUSES = frozenset({"created", "starting", "live"})
+
+
+def new_interview_id() -> str:
+    """A random, unguessable interview id (also safe in URLs)."""
+    return secrets.token_hex(16)
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for SQLite or PostgreSQL with the settings each backend needs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    # Supabase's pooler (PgBouncer, transaction mode) cannot keep prepared statements.
+    return create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
+
+
+class Store:
+    """The database of one process: an engine and a session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on error."""
+        with self.sessions() as db:
+            with db.begin():
+                yield db
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply Alembic migrations up to `revision`."""
+        with self.engine.begin() as connection:
+            alembic_command.upgrade(alembic_config(connection), revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Revert Alembic migrations down to `revision` (`base` removes every table)."""
+        with self.engine.begin() as connection:
+            alembic_command.downgrade(alembic_config(connection), revision)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(connection=None) -> AlembicConfig:
+    """Alembic's configuration, pointing at `migrations/`, optionally bound to a connection."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_PATH))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def database_is_reachable(db: Session) -> bool:
+    """True when a trivial query succeeds: the health check's database probe."""
+    try:
+        db.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+def get_or_create_user(db: Session, issuer: str, subject: str, email: str, name: str) -> User:
+    """The account keyed by issuer + subject, created on first sign-in, email and name refreshed."""
+    user = db.scalar(select(User).where(User.issuer == issuer, User.subject == subject))
+    if user is None:
+        user = User(issuer=issuer, subject=subject, email=email, name=name)
+        db.add(user)
+        db.flush()
+    else:
+        user.email, user.name = email, name
+    return user
+
+
+def get_user(db: Session, user_id: int) -> User | None:
+    return db.get(User, user_id)
+
+
+def bump_session_epoch(db: Session, user_id: int) -> None:
+    """End every session of a user: cookies carrying the old epoch are refused afterwards."""
+    user = db.get(User, user_id)
+    if user is not None:
+        user.session_epoch += 1
+
+
+def list_provider_keys(db: Session, user_id: int) -> dict[str, ProviderKey]:
+    rows = db.scalars(select(ProviderKey).where(ProviderKey.user_id == user_id))
+    return {row.name: row for row in rows}
+
+
+def all_provider_keys(db: Session) -> list[ProviderKey]:
+    """Every stored key of every user: for re-encryption under a new key."""
+    return list(db.scalars(select(ProviderKey).order_by(ProviderKey.id)))
+
+
+def put_provider_key(db: Session, user_id: int, name: str, ciphertext: str, last4: str) -> None:
+    """Insert or replace one stored value."""
+    row = db.scalar(
+        select(ProviderKey).where(ProviderKey.user_id == user_id, ProviderKey.name == name)
+    )
+    if row is None:
+        db.add(ProviderKey(user_id=user_id, name=name, ciphertext=ciphertext, last4=last4))
+    else:
+        row.ciphertext, row.last4 = ciphertext, last4
+
+
+def delete_provider_key(db: Session, user_id: int, name: str) -> bool:
+    row = db.scalar(
+        select(ProviderKey).where(ProviderKey.user_id == user_id, ProviderKey.name == name)
+    )
+    if row is None:
+        return False
+    db.delete(row)
+    return True
+
+
+def get_interview_for_owner(db: Session, interview_id: str, user_id: int) -> Interview | None:
+    """The interview if, and only if, it belongs to `user_id`."""
+    return db.scalar(
+        select(Interview).where(Interview.id == interview_id, Interview.user_id == user_id)
+    )
+
+
+def list_interviews(db: Session, user_id: int) -> list[Interview]:
+    return list(
+        db.scalars(
+            select(Interview).where(Interview.user_id == user_id).order_by(Interview.created_at.desc())
+        )
+    )
+
+
+def init_app(app) -> None:
+    """Open the app's store, close each request's session, and add `flask db upgrade`."""
+    store = Store(app.config["SETTINGS"].sqlalchemy_url)
+    app.extensions["store"] = store
+
+    @app.teardown_appcontext
+    def _close_session(_exc) -> None:
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+    @app.cli.group("db")
+    def db_group() -> None:
+        """Database migrations."""
+
+    @db_group.command("upgrade")
+    @click.option("--revision", default="head", show_default=True)
+    def upgrade_command(revision: str) -> None:
+        """Apply the Alembic migrations."""
+        store.upgrade(revision)
+        click.echo(f"database at {revision}")
+
+
+def get_db() -> Session:
+    """The current request's session (the Flask tutorial's `get_db`)."""
+    if "db" not in g:
+        g.db = current_app.extensions["store"].sessions()
+    return g.db
