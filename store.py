@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,9 @@ from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -29,8 +31,10 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import (
@@ -137,6 +141,64 @@ class Interview(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[User] = relationship(back_populates="interviews")
+    turns: Mapped[list[TranscriptTurn]] = relationship(
+        back_populates="interview", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="TranscriptTurn.seq",
+    )
+    stage_events: Mapped[list[StageEvent]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="StageEvent.id"
+    )
+    feedback: Mapped[Feedback | None] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class TranscriptTurn(Base):
+    """One final utterance, written by the agent as soon as it is final."""
+
+    __tablename__ = "transcript_turns"
+    __table_args__ = (UniqueConstraint("interview_id", "seq", name="uq_transcript_turns_interview_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    words: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    interview: Mapped[Interview] = relationship(back_populates="turns")
+
+
+class StageEvent(Base):
+    """A stage change and why it happened: tool, timeout, candidate or end."""
+
+    __tablename__ = "stage_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"), index=True)
+    from_stage: Mapped[str] = mapped_column(String(64), default="")
+    to_stage: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(String(16))
+    elapsed_s: Mapped[float] = mapped_column(Float, default=0.0)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Feedback(Base):
+    """The structured feedback of one interview and the analytics computed beside it."""
+
+    __tablename__ = "feedback"
+
+    interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    model: Mapped[str] = mapped_column(String(120), default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    analytics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 INTERVIEW_FINAL_STATUSES = frozenset({"completed", "interrupted", "failed"})
@@ -276,6 +338,132 @@ def get_interview_for_owner(db: Session, interview_id: str, user_id: int) -> Int
     return db.scalar(
         select(Interview).where(Interview.id == interview_id, Interview.user_id == user_id)
     )
+
+
+UNSTARTED_INTERVIEW_HOLD = timedelta(minutes=15)
+
+
+def lock_user_row(db: Session, user_id: int) -> None:
+    """Serialise writers for one user on both backends.
+
+    A no-op UPDATE takes PostgreSQL's row lock and SQLite's database write lock at once, so two
+    concurrent starts by the same user cannot both see "no interview running".
+    """
+    db.execute(update(User).where(User.id == user_id).values(id=User.id))
+
+
+def active_interview(db: Session, user_id: int, now: datetime | None = None) -> Interview | None:
+    """The user's interview that is starting or live, or created recently and not yet started."""
+    now = now or utcnow()
+    return db.scalar(
+        select(Interview)
+        .where(
+            Interview.user_id == user_id,
+            (Interview.status.in_(("starting", "live")))
+            | ((Interview.status == "created") & (Interview.created_at > now - UNSTARTED_INTERVIEW_HOLD)),
+        )
+        .limit(1)
+    )
+
+
+def create_interview_unless_active(db: Session, *, user_id: int, interview_id: str, **fields: Any) -> Interview | None:
+    """Create an interview in status `created`, or return None when the user already has one running."""
+    lock_user_row(db, user_id)
+    if active_interview(db, user_id) is not None:
+        return None
+    interview = Interview(id=interview_id, user_id=user_id, status="created", **fields)
+    db.add(interview)
+    db.flush()
+    return interview
+
+
+def get_interview(db: Session, interview_id: str) -> Interview | None:
+    """Any interview by id: for the agent and the worker manager, never for a web route."""
+    return db.get(Interview, interview_id)
+
+
+def set_interview_status(
+    db: Session, interview_id: str, status: str, reason: str = "", now: datetime | None = None
+) -> bool:
+    """Move an interview to `status`; a final status, once set, is never overwritten.
+
+    Returns False when the interview had already ended (so the first ending wins, whether the agent,
+    the watchdog or the candidate got there first).
+    """
+    now = now or utcnow()
+    values: dict[str, Any] = {"status": status, "heartbeat_at": now}
+    if reason:
+        values["failure_reason"] = reason
+    if status == "live":
+        values["started_at"] = now
+    if status in INTERVIEW_FINAL_STATUSES:
+        values["ended_at"] = now
+    result = db.execute(
+        update(Interview)
+        .where(Interview.id == interview_id, Interview.status.not_in(INTERVIEW_FINAL_STATUSES))
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def touch_heartbeat(db: Session, interview_id: str, stage: str | None = None) -> None:
+    """Record that the agent is alive (and, optionally, its current stage)."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if stage is not None:
+        values["stage"] = stage
+    db.execute(update(Interview).where(Interview.id == interview_id).values(**values))
+
+
+def append_turn(
+    db: Session,
+    interview_id: str,
+    *,
+    speaker: str,
+    stage: str,
+    text: str,
+    start_s: float,
+    end_s: float,
+    words: list[dict[str, Any]] | None = None,
+    interrupted: bool = False,
+) -> TranscriptTurn:
+    """Append one final turn; the agent is the only writer of its interview, so max+1 is safe."""
+    last_seq = db.scalar(
+        select(func.max(TranscriptTurn.seq)).where(TranscriptTurn.interview_id == interview_id)
+    )
+    turn = TranscriptTurn(
+        interview_id=interview_id,
+        seq=(last_seq or 0) + 1,
+        speaker=speaker,
+        stage=stage,
+        text=text,
+        start_s=start_s,
+        end_s=end_s,
+        words=words or [],
+        interrupted=interrupted,
+    )
+    db.add(turn)
+    db.flush()
+    return turn
+
+
+def record_stage_event(
+    db: Session, interview_id: str, from_stage: str, to_stage: str, reason: str, elapsed_s: float
+) -> None:
+    """Log a stage change and make `to_stage` the interview's current stage."""
+    db.add(StageEvent(interview_id=interview_id, from_stage=from_stage, to_stage=to_stage,
+                      reason=reason, elapsed_s=elapsed_s))
+    if to_stage:
+        db.execute(update(Interview).where(Interview.id == interview_id).values(stage=to_stage))
+
+
+def list_turns(db: Session, interview_id: str) -> list[TranscriptTurn]:
+    return list(
+        db.scalars(select(TranscriptTurn).where(TranscriptTurn.interview_id == interview_id).order_by(TranscriptTurn.seq))
+    )
+
+
+def list_stage_events(db: Session, interview_id: str) -> list[StageEvent]:
+    return list(db.scalars(select(StageEvent).where(StageEvent.interview_id == interview_id).order_by(StageEvent.id)))
 
 
 def list_interviews(db: Session, user_id: int) -> list[Interview]:
