@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     oidc_client_secret: str = ""
     oidc_provider_name: str = ""
 
+    worker_mode: Literal["subprocess", "dispatch"] = "subprocess"
+    max_concurrent_interviews: int = Field(default=0, ge=0, description="0: chosen from the machine's memory")
+    daily_interview_minutes: int = Field(default=0, ge=0, description="0: no daily cap")
+    warm_workers: int = Field(default=1, ge=0)
+    warm_max_age_s: int = Field(default=1800, ge=60)
+    interview_grace_s: int = Field(default=120, ge=0)
+    heartbeat_timeout_s: int = Field(default=60, ge=5)
+    watchdog_interval_s: int = Field(default=15, ge=0)
+
     ratelimit_storage_uri: str = "memory://"
     log_level: str = "INFO"
     host: str = "127.0.0.1"

@@ -7,6 +7,7 @@ when `DATABASE_URL` is set. The schema is created and changed only through Alemb
 
 from __future__ import annotations
 
+import enum
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -201,6 +204,16 @@ class Feedback(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class AppLock(Base):
+    """Named rows that writers lock to serialise a decision across processes and hosts."""
+
+    __tablename__ = "app_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+INTERVIEW_SLOTS_LOCK = "interview_slots"
 INTERVIEW_FINAL_STATUSES = frozenset({"completed", "interrupted", "failed"})
 INTERVIEW_ACTIVE_STATUSES = frozenset({"created", "starting", "live"})
 
@@ -366,12 +379,69 @@ def active_interview(db: Session, user_id: int, now: datetime | None = None) -> 
     )
 
 
-def create_interview_unless_active(db: Session, *, user_id: int, interview_id: str, **fields: Any) -> Interview | None:
-    """Create an interview in status `created`, or return None when the user already has one running."""
+class StartRefused(enum.Enum):
+    """Why an interview could not be created."""
+
+    USER_BUSY = "user_busy"
+    ROOMS_FULL = "rooms_full"
+    DAILY_LIMIT = "daily_limit"
+
+
+def lock_named(db: Session, name: str) -> None:
+    """Take the lock row `name` until the transaction ends (same trick as `lock_user_row`).
+
+    The row is created on first use, so a missing row can never make the lock silently lock nothing.
+    """
+    locked = db.execute(update(AppLock).where(AppLock.name == name).values(touched_at=utcnow()))
+    if locked.rowcount == 1:
+        return
+    dialect_insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.execute(dialect_insert(AppLock).values(name=name).on_conflict_do_nothing())
+    db.execute(update(AppLock).where(AppLock.name == name).values(touched_at=utcnow()))
+
+
+def count_running_interviews(db: Session) -> int:
+    return db.scalar(select(func.count()).select_from(Interview).where(Interview.status.in_(("starting", "live")))) or 0
+
+
+def minutes_used_today(db: Session, user_id: int, now: datetime | None = None) -> float:
+    """Interview minutes the user has spent since midnight UTC (running interviews count until now)."""
+    now = now or utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = db.scalars(
+        select(Interview).where(Interview.user_id == user_id, Interview.started_at.is_not(None),
+                                Interview.started_at >= midnight)
+    )
+    return sum(((row.ended_at or now) - row.started_at).total_seconds() for row in rows) / 60
+
+
+def create_interview_unless_active(
+    db: Session,
+    *,
+    user_id: int,
+    interview_id: str,
+    status: str = "created",
+    max_concurrent: int | None = None,
+    daily_minutes_cap: int = 0,
+    planned_minutes: float = 0,
+    **fields: Any,
+) -> Interview | StartRefused:
+    """Create an interview, or say why not: one running interview per user, a global cap on
+    running interviews, and an optional daily cap of minutes per user.
+
+    The user's row is locked first and the global slots row second, on every path, so concurrent
+    starts (several gunicorn workers, several hosts) serialise without deadlocks.
+    """
     lock_user_row(db, user_id)
     if active_interview(db, user_id) is not None:
-        return None
-    interview = Interview(id=interview_id, user_id=user_id, status="created", **fields)
+        return StartRefused.USER_BUSY
+    if daily_minutes_cap and minutes_used_today(db, user_id) + planned_minutes > daily_minutes_cap:
+        return StartRefused.DAILY_LIMIT
+    if max_concurrent is not None:
+        lock_named(db, INTERVIEW_SLOTS_LOCK)
+        if count_running_interviews(db) >= max_concurrent:
+            return StartRefused.ROOMS_FULL
+    interview = Interview(id=interview_id, user_id=user_id, status=status, **fields)
     db.add(interview)
     db.flush()
     return interview
@@ -404,6 +474,24 @@ def set_interview_status(
         .values(**values)
     )
     return result.rowcount == 1
+
+
+def record_worker(db: Session, interview_id: str, *, pid: int, host: str, started_at: datetime) -> None:
+    """Remember which process runs the interview, where, and since when (the pid-reuse guard)."""
+    db.execute(
+        update(Interview)
+        .where(Interview.id == interview_id)
+        .values(worker_pid=pid, worker_host=host, worker_started_at=started_at, heartbeat_at=utcnow())
+    )
+
+
+def running_interviews_on_host(db: Session, host: str) -> list[Interview]:
+    """Interviews whose agent process runs on `host` and that have not ended."""
+    return list(
+        db.scalars(
+            select(Interview).where(Interview.status.in_(("starting", "live")), Interview.worker_host == host)
+        )
+    )
 
 
 def touch_heartbeat(db: Session, interview_id: str, stage: str | None = None) -> None:
