@@ -3,6 +3,8 @@
 set -euo pipefail
 
 needed=()
+# Browser tests drive Debian's Chromium (never a downloaded browser); speech tests use espeak-ng and sox.
+[ -x /usr/bin/chromium ] || needed+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || needed+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || needed+=(sox)
 

@@ -19,6 +19,15 @@ from sqlalchemy import text
 
 import store
 from app import create_app
+from browser_fixtures import (  # noqa: F401  (fixtures shared by the browser tests)
+    browser,
+    browser_app,
+    browser_without_microphone_consent,
+    context,
+    live_server,
+    page,
+    playwright_instance,
+)
 
 DEFAULT_TEST_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
