@@ -12,6 +12,7 @@ import pages
 import security
 import settings_views
 import store
+import worker_manager
 from config import ConfigError, Settings, is_loopback_host, load_settings
 
 __version__ = "0.1.0"
@@ -49,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     auth_helpers.init_app(app)
     settings_views.init_app(app)
+    worker_manager.init_app(app)
     pages.init_app(app)
     return app
 

@@ -17,6 +17,7 @@ take a job, then reads the job spec (JSON) from stdin until EOF.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -452,6 +453,9 @@ def init_app(app) -> None:
         launcher = SubprocessLauncher(settings, app_store)
         if settings.warm_workers and not app.testing:
             launcher.pool.refill_in_background()
+            # Idle warm processes go with the app; running interviews are in their own sessions
+            # and are left alone.
+            atexit.register(launcher.close)
     app.extensions["worker_launcher"] = launcher
     app.extensions["max_concurrent_interviews"] = settings.max_concurrent_interviews or default_max_concurrent_interviews()
     if settings.worker_mode == "subprocess" and settings.watchdog_interval_s and not app.testing:
