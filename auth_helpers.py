@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
-from authlib.integrations.flask_client import OAuth
+from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
 from flask import (
     Blueprint,
     Flask,
@@ -59,6 +59,7 @@ def safe_next_url(target: str | None) -> str | None:
 
 
 def current_user() -> store.User | None:
+    """The signed-in user of this request (the local user in local mode), or None."""
     return g.get("user")
 
 
@@ -141,7 +142,9 @@ def callback():
         abort(404)
     client = current_app.extensions["oidc_client"]
     try:
-        token = client.authorize_access_token(leeway=ID_TOKEN_LEEWAY_S)
+        token = client.authorize_access_token(
+            leeway=ID_TOKEN_LEEWAY_S, claims_options=_id_token_claims_options(client, settings)
+        )
     except Exception as error:
         current_app.logger.warning("sign-in refused: %s", type(error).__name__)
         return _sign_in_failed("Sign-in failed or expired. Please try again.")
@@ -162,6 +165,31 @@ def callback():
     next_url = safe_next_url(session.get("next_url")) or url_for("pages.dashboard")
     _start_session(user)
     return redirect(next_url)
+
+
+class IssuerMismatchError(Exception):
+    """The provider's discovery document names an issuer other than the configured one."""
+
+
+def _id_token_claims_options(client: FlaskOAuth2App, settings: Settings) -> dict:
+    """Claims the ID token must carry: our client id in `aud`, the configured issuer in `iss`.
+
+    Authlib checks `aud` only through `azp` unless told, so a token minted for another client that
+    names us as `azp` would pass. The discovery document must name the configured issuer (OIDC
+    Discovery 4.3), else a provider could speak for another issuer and key accounts by it.
+    """
+    advertised_issuer = str(client.load_server_metadata().get("issuer", ""))
+    if advertised_issuer.rstrip("/") != settings.oidc_issuer.rstrip("/"):
+        current_app.logger.warning(
+            "the sign-in provider's discovery document names issuer %r, not OIDC_ISSUER %r",
+            advertised_issuer,
+            settings.oidc_issuer,
+        )
+        raise IssuerMismatchError(advertised_issuer)
+    return {
+        "iss": {"essential": True, "value": advertised_issuer},
+        "aud": {"essential": True, "value": settings.oidc_client_id},
+    }
 
 
 def _sign_in_failed(message: str):
