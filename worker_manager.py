@@ -240,7 +240,7 @@ class WarmPool:
 
 def build_job_spec(interview: store.Interview, values: dict[str, str], database_url: str, log_dir: Path) -> dict[str, Any]:
     """What the agent needs, handed over on stdin only (never argv or environment)."""
-    max_duration_s = int(interview.plan.get("max_duration_s", 3600))
+    max_duration_s = int(interview.plan["max_duration_s"])
     return {
         "interview_id": interview.id,
         "livekit_url": values["livekit_url"],
@@ -353,7 +353,7 @@ class Watchdog:
         begun = interview.started_at or interview.worker_started_at
         if begun is None:
             return None
-        max_duration_s = int(interview.plan.get("max_duration_s", 3600))
+        max_duration_s = int(interview.plan["max_duration_s"])
         return begun + timedelta(seconds=max_duration_s + self.settings.interview_grace_s)
 
     def _terminate(self, interview: store.Interview) -> None:
