@@ -68,9 +68,12 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        # PostgreSQL answers in the session's time zone, which a hosted database may not set to UTC.
+        if value is None:
+            return None
+        if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
-        return value
+        return value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
