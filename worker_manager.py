@@ -443,23 +443,44 @@ def _register_cli(app) -> None:
         click.echo(f"stopped {len(ended)} interviews")
 
 
+def _background_services_starter(app, settings: Settings, launcher) -> Callable[[], None]:
+    """Start the warm pool and the watchdog on the first request, once per process.
+
+    Not at app creation: `flask db upgrade`, a refused start-up or a test must not spawn agents.
+    """
+    started = threading.Event()
+    lock = threading.Lock()
+
+    def start_once() -> None:
+        if started.is_set():
+            return
+        with lock:
+            if started.is_set():
+                return
+            if isinstance(launcher, SubprocessLauncher) and settings.warm_workers:
+                launcher.pool.refill_in_background()
+                # Idle warm processes go with the app; running interviews live in their own
+                # sessions and are left alone.
+                atexit.register(launcher.close)
+            if settings.worker_mode == "subprocess" and settings.watchdog_interval_s:
+                watchdog = Watchdog(settings, app.extensions["store"])
+                watchdog.start(settings.watchdog_interval_s)
+                app.extensions["watchdog"] = watchdog
+            started.set()
+
+    return start_once
+
+
 def init_app(app) -> None:
-    """Choose the launcher for the start flow, and start the watchdog in the web process."""
+    """Choose the launcher for the start flow; background services start with the first request."""
     settings: Settings = app.config["SETTINGS"]
     app_store: store.Store = app.extensions["store"]
     if settings.worker_mode == "dispatch":
         launcher = DispatchLauncher()
     else:
         launcher = SubprocessLauncher(settings, app_store)
-        if settings.warm_workers and not app.testing:
-            launcher.pool.refill_in_background()
-            # Idle warm processes go with the app; running interviews are in their own sessions
-            # and are left alone.
-            atexit.register(launcher.close)
     app.extensions["worker_launcher"] = launcher
     app.extensions["max_concurrent_interviews"] = settings.max_concurrent_interviews or default_max_concurrent_interviews()
-    if settings.worker_mode == "subprocess" and settings.watchdog_interval_s and not app.testing:
-        watchdog = Watchdog(settings, app_store)
-        watchdog.start(settings.watchdog_interval_s)
-        app.extensions["watchdog"] = watchdog
+    if not app.testing:
+        app.before_request(_background_services_starter(app, settings, launcher))
     _register_cli(app)

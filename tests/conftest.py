@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 import store
 from app import create_app
+from config import normalise_database_url
 from browser_fixtures import (  # noqa: F401  (fixtures shared by the browser tests)
     browser,
     browser_app,
@@ -54,7 +55,7 @@ def postgres_schema_url() -> Iterator[str]:
     separator = "&" if "?" in admin_url else "?"
     url = f"{admin_url}{separator}options=-csearch_path%3D{schema}"
     try:
-        yield url.replace("postgresql://", "postgresql+psycopg://", 1)
+        yield normalise_database_url(url)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
