@@ -8,6 +8,7 @@ import sys
 from flask import Flask
 
 import auth_helpers
+import interviews
 import pages
 import security
 import settings_views
@@ -51,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth_helpers.init_app(app)
     settings_views.init_app(app)
     worker_manager.init_app(app)
+    interviews.init_app(app)
     pages.init_app(app)
     return app
 
