@@ -28,6 +28,7 @@ SECRET_PATTERNS = (
         r"(\"?\s*[:=]\s*\"?)[^\s\"',}]+"
     ),
     re.compile(r"\b[A-Za-z0-9_\-+/]{36,}={0,2}"),
+    re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s:@]*:)[^/\s@]+(?=@)"),
 )
 REDACTED = "[REDACTED]"
 
@@ -46,7 +47,12 @@ class SecretRedactingFilter(logging.Filter):
     """A logging filter that redacts the formatted message and any exception text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A bad format string must not make logging raise into the caller.
+            message = f"{record.msg} (unformatted arguments: {record.args!r})"
+        record.msg = redact(message)
         record.args = None
         if record.exc_info:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))

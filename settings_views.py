@@ -59,11 +59,11 @@ def _field_views(user_id: int) -> list[dict]:
     for field in PROVIDER_FIELDS:
         row = rows.get(field.name)
         shown, needs_reentry = "", False
-        if row is not None and field.secret:
-            shown = masked(row.last4)
-        elif row is not None:
+        if row is not None:
+            # Secrets are decrypted too, only to tell a readable key from a tampered or misplaced one.
             try:
-                shown = vault().decrypt(user_id, row.ciphertext)
+                plaintext = vault().decrypt(user_id, row.ciphertext)
+                shown = masked(row.last4) if field.secret else plaintext
             except KeyUnreadable:
                 needs_reentry = True
         views.append({"field": field, "stored": row is not None, "shown": shown, "needs_reentry": needs_reentry})
