@@ -73,6 +73,9 @@ def _start_session(user: store.User) -> None:
 def _load_user() -> None:
     """Put the signed-in user (or the local user) on `g`, refusing stale session epochs."""
     g.user = None
+    # Static files need no user, and the health check must answer even when the database is down.
+    if request.endpoint in ("static", "pages.health"):
+        return
     settings: Settings = current_app.config["SETTINGS"]
     db = store.get_db()
     if settings.local_mode:

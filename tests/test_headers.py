@@ -151,10 +151,11 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_health_reports_an_unreachable_database(tmp_path):
+@pytest.mark.parametrize("sign_in", [OIDC_CONFIG, {"AUTH_MODE": "local"}], ids=["oidc", "local"])
+def test_health_reports_an_unreachable_database(tmp_path, sign_in):
     unreachable_app = create_app(
         {
-            **OIDC_CONFIG,
+            **sign_in,
             "TESTING": True,
             "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_closed_port()}/mockflow",
             "INSTANCE_PATH": tmp_path / "instance",
