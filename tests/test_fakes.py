@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import wave
+from collections.abc import Iterator
 
 import aiohttp
 import numpy as np
@@ -44,7 +46,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def fake_openai() -> FakeOpenAI:
+def fake_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
         yield fake
 
@@ -60,10 +62,13 @@ def _user_says(text: str) -> list[dict[str, str]]:
 # --- OpenAI: the `openai` client ----------------------------------------------------------------
 
 
-def test_chat_without_streaming_returns_the_scripted_text_and_records_the_request(fake_openai: FakeOpenAI) -> None:
+def test_chat_without_streaming_returns_the_scripted_text_and_records_the_request(
+    fake_openai: FakeOpenAI,
+) -> None:
     fake_openai.chat_script.append("Tell me about a project you are proud of.")
 
-    completion = _client(fake_openai).chat.completions.create(model="gpt-4.1-mini", messages=_user_says("Hi"))
+    with _client(fake_openai) as client:
+        completion = client.chat.completions.create(model="gpt-4.1-mini", messages=_user_says("Hi"))
 
     assert completion.choices[0].message.content == "Tell me about a project you are proud of."
     assert completion.choices[0].finish_reason == "stop"
@@ -73,7 +78,8 @@ def test_chat_without_streaming_returns_the_scripted_text_and_records_the_reques
 
 
 def test_script_runs_out_into_the_default_reply(fake_openai: FakeOpenAI) -> None:
-    completion = _client(fake_openai).chat.completions.create(model="gpt-4.1-mini", messages=_user_says("Hi"))
+    with _client(fake_openai) as client:
+        completion = client.chat.completions.create(model="gpt-4.1-mini", messages=_user_says("Hi"))
 
     assert completion.choices[0].message.content == DEFAULT_CHAT_REPLY
 
@@ -88,8 +94,8 @@ def test_responder_answers_a_json_schema_request_that_the_client_parses() -> Non
         assert body["response_format"]["type"] == "json_schema"
         return json.dumps({"score": 4, "evidence": body["messages"][-1]["content"]})
 
-    with FakeOpenAI(responder=responder) as fake:
-        completion = _client(fake).chat.completions.parse(
+    with FakeOpenAI(responder=responder) as fake, _client(fake) as client:
+        completion = client.chat.completions.parse(
             model="gpt-4.1-mini", messages=_user_says("I led the migration."), response_format=Score
         )
 
@@ -99,10 +105,14 @@ def test_responder_answers_a_json_schema_request_that_the_client_parses() -> Non
 def test_chat_streams_text_chunks_and_usage(fake_openai: FakeOpenAI) -> None:
     fake_openai.chat_script.append("Great, let us begin the interview.")
 
-    stream = _client(fake_openai).chat.completions.create(
-        model="gpt-4.1-mini", messages=_user_says("Ready"), stream=True, stream_options={"include_usage": True}
-    )
-    chunks = list(stream)
+    with _client(fake_openai) as client:
+        stream = client.chat.completions.create(
+            model="gpt-4.1-mini",
+            messages=_user_says("Ready"),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(stream)
 
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert text == "Great, let us begin the interview."
@@ -112,10 +122,14 @@ def test_chat_streams_text_chunks_and_usage(fake_openai: FakeOpenAI) -> None:
 
 
 def test_models_list_accepts_the_key_and_rejects_another(fake_openai: FakeOpenAI) -> None:
-    assert "gpt-4.1-mini" in [model.id for model in _client(fake_openai).models.list()]
+    with _client(fake_openai) as client:
+        assert "gpt-4.1-mini" in [model.id for model in client.models.list()]
 
-    with pytest.raises(openai.AuthenticationError) as rejected:
-        _client(fake_openai, api_key="sk-wrong").models.list()
+    with (
+        _client(fake_openai, api_key="sk-wrong") as client,
+        pytest.raises(openai.AuthenticationError) as rejected,
+    ):
+        client.models.list()
 
     assert rejected.value.status_code == 401
     assert rejected.value.code == "invalid_api_key"
@@ -126,8 +140,12 @@ def test_models_list_accepts_the_key_and_rejects_another(fake_openai: FakeOpenAI
 
 
 def test_models_list_reports_an_exhausted_quota() -> None:
-    with FakeOpenAI(quota_exceeded=True) as fake, pytest.raises(openai.RateLimitError) as limited:
-        _client(fake).models.list()
+    with (
+        FakeOpenAI(quota_exceeded=True) as fake,
+        _client(fake) as client,
+        pytest.raises(openai.RateLimitError) as limited,
+    ):
+        client.models.list()
 
     assert limited.value.status_code == 429
     assert limited.value.code == "insufficient_quota"
@@ -136,8 +154,8 @@ def test_models_list_reports_an_exhausted_quota() -> None:
 def test_scripted_http_error_reaches_the_client(fake_openai: FakeOpenAI) -> None:
     fake_openai.chat_script.append(ErrorReply(status=500, message="The server had an error"))
 
-    with pytest.raises(openai.InternalServerError) as failed:
-        _client(fake_openai).chat.completions.create(model="gpt-4.1-mini", messages=_user_says("Hi"))
+    with _client(fake_openai) as client, pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="gpt-4.1-mini", messages=_user_says("Hi"))
 
     assert failed.value.status_code == 500
     assert "The server had an error" in failed.value.message
@@ -168,8 +186,10 @@ def _wav(duration_s: float, sample_rate: int = STT_SAMPLE_RATE) -> bytes:
 
 
 def test_transcriptions_return_the_scripted_transcripts() -> None:
-    with FakeOpenAI(transcripts=["I have five years of experience.", "Thank you."]) as fake:
-        client = _client(fake)
+    with (
+        FakeOpenAI(transcripts=["I have five years of experience.", "Thank you."]) as fake,
+        _client(fake) as client,
+    ):
         plain = client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", _wav(0.5)))
         verbose = client.audio.transcriptions.create(
             model="whisper-1", file=("b.wav", _wav(1.5)), response_format="verbose_json"
@@ -180,6 +200,21 @@ def test_transcriptions_return_the_scripted_transcripts() -> None:
     assert (verbose.text, verbose.duration) == ("Thank you.", 1.5)
     assert recorded[0].body["model"] == "gpt-4o-transcribe"
     assert recorded[0].body["file"]["filename"] == "a.wav"
+
+
+def test_recorder_waits_for_a_request_made_in_the_background(fake_openai: FakeOpenAI) -> None:
+    def check_key() -> None:
+        with _client(fake_openai) as client:
+            client.models.list()
+
+    worker = threading.Thread(target=check_key)
+    worker.start()
+    arrived = fake_openai.requests.wait_for("/v1/models")
+    worker.join()
+
+    assert arrived[0].authorization == f"Bearer {DEFAULT_OPENAI_KEY}"
+    with pytest.raises(AssertionError, match="expected 1 request"):
+        fake_openai.requests.wait_for(SPEECH_PATH, timeout=0.05)
 
 
 # --- OpenAI: livekit-plugins-openai -------------------------------------------------------------
@@ -204,7 +239,12 @@ def _chat_context(text: str) -> llm.ChatContext:
 
 @pytest.mark.anyio
 async def test_livekit_llm_streams_text_then_a_tool_call() -> None:
-    async with FakeOpenAI(chat_script=["Welcome! What is your name?", tool_call_reply("record_candidate_name", {"name": "Alice"})]) as fake:
+    async with FakeOpenAI(
+        chat_script=[
+            "Welcome! What is your name?",
+            tool_call_reply("record_candidate_name", {"name": "Alice"}),
+        ]
+    ) as fake:
         model = lk_openai.LLM(model="gpt-4.1-mini", base_url=fake.base_url, api_key=DEFAULT_OPENAI_KEY)
         async with model.chat(chat_ctx=_chat_context("Hello")) as stream:
             greeting = await stream.collect()
@@ -226,10 +266,14 @@ async def test_livekit_llm_streams_text_then_a_tool_call() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("model_name", "stream_format"), [("tts-1", "audio"), ("gpt-4o-mini-tts", "sse")])
-async def test_livekit_tts_receives_24khz_audio_sized_by_the_text(model_name: str, stream_format: str) -> None:
+async def test_livekit_tts_receives_24khz_audio_sized_by_the_text(
+    model_name: str, stream_format: str
+) -> None:
     text = "Welcome to your interview."
     async with FakeOpenAI() as fake:
-        tts = lk_openai.TTS(model=model_name, response_format="pcm", base_url=fake.base_url, api_key=DEFAULT_OPENAI_KEY)
+        tts = lk_openai.TTS(
+            model=model_name, response_format="pcm", base_url=fake.base_url, api_key=DEFAULT_OPENAI_KEY
+        )
         async with tts.synthesize(text, conn_options=NO_RETRY) as stream:
             events = [event async for event in stream]
         await tts.aclose()
@@ -316,8 +360,12 @@ async def test_deepgram_stream_finalises_each_speech_segment_with_the_scripted_w
     finals = _finals(events)
     assert [final.text for final in finals] == ["So I think, um,", "I would use a queue.", "Thanks."]
     assert [str(word) for word in finals[0].words] == ["So", "I", "think,", "um,"]
-    assert (finals[0].words[0].start_time, finals[0].words[-1].end_time) == pytest.approx((0.3, 1.3), abs=1e-3)
-    assert (finals[1].words[0].start_time, finals[1].words[-1].end_time) == pytest.approx((1.8, 2.6), abs=1e-3)
+    assert (finals[0].words[0].start_time, finals[0].words[-1].end_time) == pytest.approx(
+        (0.3, 1.3), abs=1e-3
+    )
+    assert (finals[1].words[0].start_time, finals[1].words[-1].end_time) == pytest.approx(
+        (1.8, 2.6), abs=1e-3
+    )
     assert any(event.type == stt.SpeechEventType.INTERIM_TRANSCRIPT for event in events)
     assert handshake.authorization == f"Token {DEFAULT_DEEPGRAM_KEY}"
     assert handshake.query["encoding"] == "linear16" and handshake.query["sample_rate"] == "16000"
@@ -355,10 +403,14 @@ async def test_deepgram_rejects_a_bad_key_at_the_handshake() -> None:
 
 def test_deepgram_projects_answers_by_key_and_quota() -> None:
     with FakeDeepgram() as fake:
-        good = requests.get(f"{fake.base_url}/projects", headers={"Authorization": f"Token {DEFAULT_DEEPGRAM_KEY}"}, timeout=5)
+        good = requests.get(
+            f"{fake.base_url}/projects", headers={"Authorization": f"Token {DEFAULT_DEEPGRAM_KEY}"}, timeout=5
+        )
         bad = requests.get(f"{fake.base_url}/projects", headers={"Authorization": "Token wrong"}, timeout=5)
         fake.quota_exceeded = True
-        limited = requests.get(f"{fake.base_url}/projects", headers={"Authorization": f"Token {DEFAULT_DEEPGRAM_KEY}"}, timeout=5)
+        limited = requests.get(
+            f"{fake.base_url}/projects", headers={"Authorization": f"Token {DEFAULT_DEEPGRAM_KEY}"}, timeout=5
+        )
 
     assert good.status_code == 200 and len(good.json()["projects"]) == 1
     assert (bad.status_code, bad.json()["err_code"]) == (401, "INVALID_AUTH")
@@ -372,10 +424,14 @@ def test_deepgram_projects_answers_by_key_and_quota() -> None:
 async def test_livekit_api_rooms_and_dispatch_are_served_and_recorded() -> None:
     async with FakeLiveKit() as fake:
         async with api.LiveKitAPI(fake.ws_url, DEFAULT_LIVEKIT_API_KEY, DEFAULT_LIVEKIT_API_SECRET) as client:
-            created = await client.room.create_room(api.CreateRoomRequest(name="interview-1", empty_timeout=300))
+            created = await client.room.create_room(
+                api.CreateRoomRequest(name="interview-1", empty_timeout=300)
+            )
             listed = await client.room.list_rooms(api.ListRoomsRequest(names=["interview-1"]))
             dispatch = await client.agent_dispatch.create_dispatch(
-                api.CreateAgentDispatchRequest(agent_name="interviewer", room="interview-1", metadata='{"id": "i-1"}')
+                api.CreateAgentDispatchRequest(
+                    agent_name="interviewer", room="interview-1", metadata='{"id": "i-1"}'
+                )
             )
             await client.room.delete_room(api.DeleteRoomRequest(room="interview-1"))
             with pytest.raises(api.TwirpError) as missing:
@@ -385,9 +441,13 @@ async def test_livekit_api_rooms_and_dispatch_are_served_and_recorded() -> None:
 
     assert [room.name for room in listed.rooms] == ["interview-1"]
     assert listed.rooms[0].sid == created.sid and created.empty_timeout == 300
-    assert (dispatch.agent_name, dispatch.room, dispatch.id.startswith("AD_")) == ("interviewer", "interview-1", True)
+    assert (dispatch.agent_name, dispatch.room, dispatch.id.startswith("AD_")) == (
+        "interviewer",
+        "interview-1",
+        True,
+    )
     assert recorded.body == {"agent_name": "interviewer", "room": "interview-1", "metadata": '{"id": "i-1"}'}
-    assert recorded.headers["Content-Type"] == "application/protobuf"
+    assert recorded.header("content-type") == "application/protobuf"
     assert (missing.value.status, missing.value.code) == (404, "not_found")
     assert remaining_rooms == {}
 
@@ -395,7 +455,9 @@ async def test_livekit_api_rooms_and_dispatch_are_served_and_recorded() -> None:
 @pytest.mark.anyio
 async def test_livekit_api_rejects_a_token_signed_with_another_secret() -> None:
     async with FakeLiveKit() as fake:
-        async with api.LiveKitAPI(fake.url, DEFAULT_LIVEKIT_API_KEY, "another-secret-of-sufficient-length-x") as client:
+        async with api.LiveKitAPI(
+            fake.url, DEFAULT_LIVEKIT_API_KEY, "another-secret-of-sufficient-length-x"
+        ) as client:
             with pytest.raises(api.TwirpError) as rejected:
                 await client.room.list_rooms(api.ListRoomsRequest())
         recorded = fake.requests.last(twirp_path("RoomService", "ListRooms"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from abc import ABC, abstractmethod
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -29,9 +30,14 @@ class RecordedRequest:
     body: Any
     received_at: float = field(default_factory=time.perf_counter)
 
+    def header(self, name: str) -> str | None:
+        """A header's value, looked up case-insensitively as HTTP requires."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), None)
+
     @property
     def authorization(self) -> str | None:
-        return self.headers.get("Authorization")
+        return self.header("Authorization")
 
 
 class RequestRecorder:
@@ -79,7 +85,7 @@ class RequestRecorder:
             return len(self._requests)
 
 
-class FakeServer:
+class FakeServer(ABC):
     """Base of the fakes: subclasses build the aiohttp app; this class binds it to 127.0.0.1 on an
     OS-chosen port.
 
@@ -95,8 +101,9 @@ class FakeServer:
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def build_app(self) -> web.Application:
-        raise NotImplementedError
+        """The aiohttp application serving this provider's routes."""
 
     @property
     def port(self) -> int:

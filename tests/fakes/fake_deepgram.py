@@ -162,7 +162,9 @@ class SpeechDetector:
                 elif end - self._last_interim >= self._interim_windows:
                     self._last_interim = end
                     events.append(
-                        SpeechContinues(start_s=self._speech_start * self._window_s, now_s=end * self._window_s)
+                        SpeechContinues(
+                            start_s=self._speech_start * self._window_s, now_s=end * self._window_s
+                        )
                     )
             elif self._speech_start is not None and end - self._last_voiced_end >= self._end_silence_windows:
                 events.append(self.end_segment())
@@ -253,7 +255,9 @@ def results_message(
         "speech_final": speech_final,
         "from_finalize": from_finalize,
         "channel": {
-            "alternatives": [{"transcript": transcript, "confidence": WORD_CONFIDENCE if tokens else 0.0, "words": words}]
+            "alternatives": [
+                {"transcript": transcript, "confidence": WORD_CONFIDENCE if tokens else 0.0, "words": words}
+            ]
         },
         "metadata": {
             "request_id": request_id,
@@ -288,6 +292,71 @@ class _Outbox:
             except ConnectionError:
                 continue
             self._session.add_sent(message)
+
+
+class _ListenConnection:
+    """Turns one connection's audio and control messages into Deepgram's replies."""
+
+    def __init__(self, *, fake: FakeDeepgram, session: ListenSession, outbox: _Outbox) -> None:
+        query = session.query
+        self._fake = fake
+        self._session = session
+        self._outbox = outbox
+        self._options = _TranscriptOptions.from_query(query)
+        self._vad_events = _flag(query, "vad_events")
+        self._interim_results = _flag(query, "interim_results")
+        self._detector = SpeechDetector(
+            sample_rate=int(query.get("sample_rate", "16000")),
+            channels=int(query.get("channels", "1")),
+            rms_threshold=fake.rms_threshold,
+            end_silence_s=fake.end_silence_s,
+            interim_interval_s=fake.interim_interval_s,
+        )
+
+    def on_audio(self, pcm: bytes) -> None:
+        self._session.add_audio(len(pcm))
+        for event in self._detector.feed(pcm):
+            if isinstance(event, SpeechStarted):
+                if self._vad_events:
+                    self._outbox.put({"type": "SpeechStarted", "channel": [0], "timestamp": event.start_s})
+            elif isinstance(event, SpeechContinues):
+                if self._interim_results:
+                    self._emit_results(event.start_s, event.now_s, final=False)
+            else:
+                self._emit_results(event.start_s, event.end_s, final=True)
+
+    def on_control(self, text: str) -> bool:
+        """Handle KeepAlive / Finalize / CloseStream; False once the client has closed the stream."""
+        message_type = _control_type(text)
+        self._session.add_control(message_type)
+        if message_type in ("Finalize", "CloseStream") and (segment := self._detector.end_segment()):
+            from_finalize = message_type == "Finalize"
+            self._emit_results(segment.start_s, segment.end_s, final=True, from_finalize=from_finalize)
+        if message_type == "CloseStream":
+            self._outbox.put(_metadata_message(self._session.request_id, self._detector.audio_s))
+            return False
+        return True
+
+    def _emit_results(
+        self, start_s: float, end_s: float, *, final: bool, from_finalize: bool = False
+    ) -> None:
+        utterance = self._fake.next_utterance(consume=final)
+        tokens = spoken_tokens(utterance.text, filler_words=self._options.filler_words)
+        if not final:
+            if not tokens:
+                return
+            tokens = tokens[: max(1, math.ceil((end_s - start_s) * INTERIM_WORDS_PER_SECOND))]
+        message = results_message(
+            tokens,
+            start_s=start_s,
+            end_s=end_s,
+            is_final=final,
+            speech_final=final and utterance.end_of_speech and not from_finalize,
+            from_finalize=from_finalize,
+            request_id=self._session.request_id,
+            punctuate=self._options.punctuate,
+        )
+        self._outbox.put(message, delay_s=self._fake.final_latency_s if final else 0.0)
 
 
 class FakeDeepgram(FakeServer):
@@ -362,7 +431,8 @@ class FakeDeepgram(FakeServer):
         project = {"project_id": "3f2a9c1e-0000-4000-8000-000000000001", "name": "MockFlow fake project"}
         return web.json_response({"projects": [project]})
 
-    def _next_utterance(self, *, consume: bool) -> Utterance:
+    def next_utterance(self, *, consume: bool) -> Utterance:
+        """The script entry for the current segment: peeked for interim results, taken for the final."""
         try:
             entry = self.script.popleft() if consume else self.script[0]
         except IndexError:
@@ -370,16 +440,7 @@ class FakeDeepgram(FakeServer):
         return Utterance(text=entry) if isinstance(entry, str) else entry
 
     async def _listen(self, request: web.Request) -> web.WebSocketResponse:
-        query = dict(request.query)
-        session = ListenSession(query=query, request_id=str(uuid.uuid4()))
-        options = _TranscriptOptions.from_query(query)
-        detector = SpeechDetector(
-            sample_rate=int(query.get("sample_rate", "16000")),
-            channels=int(query.get("channels", "1")),
-            rms_threshold=self.rms_threshold,
-            end_silence_s=self.end_silence_s,
-            interim_interval_s=self.interim_interval_s,
-        )
+        session = ListenSession(query=dict(request.query), request_id=str(uuid.uuid4()))
         ws = web.WebSocketResponse()
         ws.headers["dg-request-id"] = session.request_id
         await ws.prepare(request)
@@ -388,49 +449,13 @@ class FakeDeepgram(FakeServer):
         self._open_sockets.add(ws)
         outbox = _Outbox(ws, session)
         sender = asyncio.create_task(outbox.run())
-
-        def emit_results(start_s: float, end_s: float, *, final: bool, from_finalize: bool = False) -> None:
-            utterance = self._next_utterance(consume=final)
-            tokens = spoken_tokens(utterance.text, filler_words=options.filler_words)
-            if not final:
-                if not tokens:
-                    return
-                tokens = tokens[: max(1, math.ceil((end_s - start_s) * INTERIM_WORDS_PER_SECOND))]
-            message = results_message(
-                tokens,
-                start_s=start_s,
-                end_s=end_s,
-                is_final=final,
-                speech_final=final and utterance.end_of_speech and not from_finalize,
-                from_finalize=from_finalize,
-                request_id=session.request_id,
-                punctuate=options.punctuate,
-            )
-            outbox.put(message, delay_s=self.final_latency_s if final else 0.0)
-
+        connection = _ListenConnection(fake=self, session=session, outbox=outbox)
         try:
             async for message in ws:
                 if message.type == WSMsgType.BINARY:
-                    session.add_audio(len(message.data))
-                    for event in detector.feed(message.data):
-                        if isinstance(event, SpeechStarted):
-                            if _flag(query, "vad_events"):
-                                outbox.put({"type": "SpeechStarted", "channel": [0], "timestamp": event.start_s})
-                        elif isinstance(event, SpeechContinues):
-                            if _flag(query, "interim_results"):
-                                emit_results(event.start_s, event.now_s, final=False)
-                        else:
-                            emit_results(event.start_s, event.end_s, final=True)
-                elif message.type == WSMsgType.TEXT:
-                    message_type = _control_type(message.data)
-                    session.add_control(message_type)
-                    if message_type in ("Finalize", "CloseStream") and (segment := detector.end_segment()):
-                        emit_results(
-                            segment.start_s, segment.end_s, final=True, from_finalize=message_type == "Finalize"
-                        )
-                    if message_type == "CloseStream":
-                        outbox.put(_metadata_message(session.request_id, detector.audio_s))
-                        break
+                    connection.on_audio(message.data)
+                elif message.type == WSMsgType.TEXT and not connection.on_control(message.data):
+                    break
         finally:
             outbox.close()
             await sender

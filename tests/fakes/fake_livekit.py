@@ -88,8 +88,12 @@ class FakeLiveKit(FakeServer):
         self._state_lock = threading.Lock()
         self._methods = {
             twirp_path("RoomService", "ListRooms"): _Method(ListRoomsRequest, "room_list", self._list_rooms),
-            twirp_path("RoomService", "CreateRoom"): _Method(CreateRoomRequest, "room_create", self._create_room),
-            twirp_path("RoomService", "DeleteRoom"): _Method(DeleteRoomRequest, "room_create", self._delete_room),
+            twirp_path("RoomService", "CreateRoom"): _Method(
+                CreateRoomRequest, "room_create", self._create_room
+            ),
+            twirp_path("RoomService", "DeleteRoom"): _Method(
+                DeleteRoomRequest, "room_create", self._delete_room
+            ),
             twirp_path("AgentDispatchService", "CreateDispatch"): _Method(
                 CreateAgentDispatchRequest, "room_admin", self._create_dispatch
             ),
@@ -141,7 +145,9 @@ class FakeLiveKit(FakeServer):
                 path=request.path,
                 query=dict(request.query),
                 headers=header_dict(request),
-                body=None if message is None else json_format.MessageToDict(message, preserving_proto_field_name=True),
+                body=None
+                if message is None
+                else json_format.MessageToDict(message, preserving_proto_field_name=True),
             )
         )
         try:
@@ -219,7 +225,8 @@ class FakeLiveKit(FakeServer):
             matching = [
                 dispatch
                 for dispatch in self._dispatches
-                if dispatch.room == request.room and (not request.dispatch_id or dispatch.id == request.dispatch_id)
+                if dispatch.room == request.room
+                and (not request.dispatch_id or dispatch.id == request.dispatch_id)
             ]
         return ListAgentDispatchResponse(agent_dispatches=matching)
 

@@ -113,7 +113,7 @@ def tool_call_reply(name: str, arguments: Mapping[str, Any] | None = None) -> To
 
 def synthesize_tone(duration_s: float, sample_rate: int = TTS_SAMPLE_RATE) -> bytes:
     """A deterministic stand-in voice: a 220 Hz tone with a 4 Hz syllable envelope, s16le mono."""
-    t = np.arange(int(round(duration_s * sample_rate))) / sample_rate
+    t = np.arange(round(duration_s * sample_rate)) / sample_rate
     envelope = 0.5 * (1.0 - np.cos(2.0 * np.pi * 4.0 * t))
     samples = 8000.0 * envelope * np.sin(2.0 * np.pi * 220.0 * t)
     return samples.astype("<i2").tobytes()
@@ -165,7 +165,11 @@ async def _decoded_body(request: web.Request) -> Any:
             if isinstance(value, FileField):
                 content = value.file.read()
                 value.file.seek(0)
-                fields[name] = {"filename": value.filename, "content_type": value.content_type, "size": len(content)}
+                fields[name] = {
+                    "filename": value.filename,
+                    "content_type": value.content_type,
+                    "size": len(content),
+                }
             else:
                 fields[name] = value
         return fields
@@ -249,7 +253,10 @@ class FakeOpenAI(FakeServer):
         return await handler(request)
 
     async def _models(self, request: web.Request) -> web.Response:
-        data = [{"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "system"} for model in self.models]
+        data = [
+            {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+            for model in self.models
+        ]
         return web.json_response({"object": "list", "data": data})
 
     def _next_chat_reply(self, body: dict[str, Any]) -> ChatReply:
@@ -278,7 +285,9 @@ class FakeOpenAI(FakeServer):
     async def _stream_chat(
         self, request: web.Request, body: dict[str, Any], reply: TextReply | ToolCallsReply
     ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         await asyncio.sleep(self.llm_first_token_delay_s)
         chunk = _ChunkFactory(model=body.get("model", DEFAULT_MODELS[0]))
@@ -290,7 +299,9 @@ class FakeOpenAI(FakeServer):
         finish_reason = "stop" if isinstance(reply, TextReply) else "tool_calls"
         await response.write(_sse(chunk.delta({}, finish_reason=finish_reason)))
         if (body.get("stream_options") or {}).get("include_usage"):
-            await response.write(_sse(chunk.usage(_estimate_prompt_tokens(body), completion_tokens=len(deltas))))
+            await response.write(
+                _sse(chunk.usage(_estimate_prompt_tokens(body), completion_tokens=len(deltas)))
+            )
         await response.write(_sse("[DONE]"))
         await response.write_eof()
         return response
@@ -302,7 +313,9 @@ class FakeOpenAI(FakeServer):
             return _invalid_request("'input' must be a non-empty string")
         response_format = body.get("response_format", "mp3")
         if response_format not in TTS_FORMATS:
-            return _invalid_request(f"this fake only produces {', '.join(TTS_FORMATS)}, not {response_format!r}")
+            return _invalid_request(
+                f"this fake only produces {', '.join(TTS_FORMATS)}, not {response_format!r}"
+            )
         pcm = synthesize_tone(self.speech_duration_s(text))
         audio = pcm if response_format == "pcm" else _wav_bytes(pcm, TTS_SAMPLE_RATE)
         chunks = [audio[i : i + TTS_CHUNK_BYTES] for i in range(0, len(audio), TTS_CHUNK_BYTES)]
@@ -312,10 +325,15 @@ class FakeOpenAI(FakeServer):
             await response.prepare(request)
             await asyncio.sleep(self.tts_first_byte_delay_s)
             for chunk in chunks:
-                await response.write(_sse({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}))
+                await response.write(
+                    _sse({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+                )
             input_tokens, output_tokens = len(text) // 4 + 1, len(chunks)
-            usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                     "total_tokens": input_tokens + output_tokens}
+            usage = {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            }
             await response.write(_sse({"type": "speech.audio.done", "usage": usage}))
         else:
             response = web.StreamResponse(headers={"Content-Type": f"audio/{response_format}"})
@@ -343,7 +361,13 @@ class FakeOpenAI(FakeServer):
         if response_format == "verbose_json":
             duration = _wav_duration_s(audio.file.read())
             return web.json_response(
-                {"task": "transcribe", "language": "english", "duration": duration, "text": text, "segments": []}
+                {
+                    "task": "transcribe",
+                    "language": "english",
+                    "duration": duration,
+                    "text": text,
+                    "segments": [],
+                }
             )
         if response_format == "json":
             return web.json_response({"text": text})
