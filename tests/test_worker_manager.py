@@ -6,6 +6,7 @@ writes statuses to the same store; every case runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,10 +17,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from livekit import api as livekit_api
 
 import store
 import worker_manager
 from config import load_settings
+from fakes import FakeLiveKit
+from fakes.fake_livekit import twirp_path
 
 STAND_IN = Path(__file__).resolve().parent / "stand_in_agent.py"
 PROCESS_TIMEOUT_S = 30
@@ -271,3 +275,29 @@ def test_daily_minutes_cap(app_store):
         )
     assert refused is store.StartRefused.DAILY_LIMIT
     assert isinstance(allowed, store.Interview)
+
+
+def test_dispatch_mode_creates_the_room_and_a_dispatch_carrying_only_the_interview_id(settings, app_store):
+    interview_id = make_interview(app_store)
+    with FakeLiveKit() as livekit, app_store.session() as db:
+        interview = store.get_interview(db, interview_id)
+        values = {"livekit_url": livekit.ws_url, "livekit_api_key": livekit.api_key,
+                  "livekit_api_secret": livekit.api_secret}
+        worker_manager.DispatchLauncher()(interview, values)
+        assert interview.room_name in livekit.rooms
+        [dispatch] = livekit.dispatches
+        created = livekit.requests.last(twirp_path("AgentDispatchService", "CreateDispatch"))
+    assert dispatch.agent_name == worker_manager.AGENT_NAME == "mockflow-interviewer"
+    assert dispatch.room == interview.room_name
+    assert json.loads(dispatch.metadata) == {"interview_id": interview_id}
+    assert created.authorization.startswith("Bearer ")
+
+
+def test_dispatch_mode_with_a_wrong_secret_raises_and_dispatches_nothing(settings, app_store):
+    interview_id = make_interview(app_store)
+    with FakeLiveKit() as livekit, app_store.session() as db:
+        values = {"livekit_url": livekit.ws_url, "livekit_api_key": livekit.api_key,
+                  "livekit_api_secret": "not-the-secret-" + "x" * 20}
+        with pytest.raises(livekit_api.TwirpError):
+            worker_manager.DispatchLauncher()(store.get_interview(db, interview_id), values)
+        assert livekit.dispatches == []
