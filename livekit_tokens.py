@@ -26,52 +26,46 @@ def agent_identity(interview_id: str) -> str:
     return f"interviewer-{interview_id[:12]}"
 
 
-def candidate_token(api_key: str, api_secret: str, room_name: str, interview_id: str) -> str:
-    """A join-only, microphone-only token for the candidate, valid for ten minutes."""
-    grants = api.VideoGrants(
+def _room_grants(room_name: str, *, agent: bool) -> api.VideoGrants:
+    """Join one room, publish the microphone only, subscribe, send data; no admin rights at all.
+
+    Only the agent may set its own attributes (stage, deadline, status) and is marked as an agent.
+    """
+    return api.VideoGrants(
         room_join=True,
         room=room_name,
+        agent=True if agent else None,
         can_publish=True,
         can_publish_sources=["microphone"],
         can_subscribe=True,
         can_publish_data=True,
-        can_update_own_metadata=False,
+        can_update_own_metadata=agent,
         room_create=False,
         room_list=False,
         room_record=False,
         room_admin=False,
     )
+
+
+def candidate_token(api_key: str, api_secret: str, room_name: str, interview_id: str) -> str:
+    """A join-only, microphone-only token for the candidate, valid for ten minutes."""
     return (
         api.AccessToken(api_key, api_secret)
         .with_identity(candidate_identity(interview_id))
         .with_ttl(CANDIDATE_TOKEN_TTL)
-        .with_grants(grants)
+        .with_grants(_room_grants(room_name, agent=False))
         .to_jwt()
     )
 
 
 def agent_token(api_key: str, api_secret: str, room_name: str, interview_id: str, max_duration_s: int) -> str:
     """The interviewer's token for this room, valid for the interview's maximum length."""
-    grants = api.VideoGrants(
-        room_join=True,
-        room=room_name,
-        agent=True,
-        can_publish=True,
-        can_publish_sources=["microphone"],
-        can_subscribe=True,
-        can_publish_data=True,
-        can_update_own_metadata=True,
-        room_create=False,
-        room_list=False,
-        room_record=False,
-        room_admin=False,
-    )
     return (
         api.AccessToken(api_key, api_secret)
         .with_identity(agent_identity(interview_id))
         .with_name("Interviewer")
         .with_kind("agent")
         .with_ttl(timedelta(seconds=max_duration_s) + AGENT_TOKEN_GRACE)
-        .with_grants(grants)
+        .with_grants(_room_grants(room_name, agent=True))
         .to_jwt()
     )

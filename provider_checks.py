@@ -42,29 +42,22 @@ def _unreachable(provider: str) -> CheckResult:
     return CheckResult(False, f"{provider} could not be reached. Check the URL and your server's network.")
 
 
+def _http_check(provider: str, url: str, authorization: str, timeout: float) -> CheckResult:
+    """GET one cheap, authenticated endpoint and put its answer in plain words."""
+    try:
+        response = requests.get(url, headers={"Authorization": authorization}, timeout=timeout)
+    except requests.RequestException:
+        return _unreachable(provider)
+    return _message_for_status(response.status_code, provider)
+
+
 def _check_openai(values: dict[str, str], timeout: float) -> CheckResult:
     base_url = values.get("llm_base_url") or OPENAI_BASE_URL
-    try:
-        response = requests.get(
-            base_url.rstrip("/") + "/models",
-            headers={"Authorization": f"Bearer {values['openai']}"},
-            timeout=timeout,
-        )
-    except requests.RequestException:
-        return _unreachable("OpenAI")
-    return _message_for_status(response.status_code, "OpenAI")
+    return _http_check("OpenAI", base_url.rstrip("/") + "/models", f"Bearer {values['openai']}", timeout)
 
 
 def _check_deepgram(values: dict[str, str], timeout: float, base_url: str) -> CheckResult:
-    try:
-        response = requests.get(
-            base_url.rstrip("/") + "/projects",
-            headers={"Authorization": f"Token {values['deepgram']}"},
-            timeout=timeout,
-        )
-    except requests.RequestException:
-        return _unreachable("Deepgram")
-    return _message_for_status(response.status_code, "Deepgram")
+    return _http_check("Deepgram", base_url.rstrip("/") + "/projects", f"Token {values['deepgram']}", timeout)
 
 
 async def _list_rooms(values: dict[str, str], timeout: float) -> None:
