@@ -12,18 +12,24 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-# Languages that Deepgram nova-3 (speech-to-text) and OpenAI TTS both speak: code -> (name, Deepgram code).
+from prompts import LANGUAGE_NAMES
+
+# The languages that Deepgram nova-3 (speech-to-text) and OpenAI TTS both speak, with the code
+# Deepgram expects; the names come from the prompts, which speak them to the LLM.
+DEEPGRAM_LANGUAGE_CODES: dict[str, str] = {
+    "en": "en-US",
+    "es": "es",
+    "fr": "fr",
+    "de": "de",
+    "it": "it",
+    "pt": "pt",
+    "nl": "nl",
+    "hi": "hi",
+    "ru": "ru",
+    "ja": "ja",
+}
 INTERVIEW_LANGUAGES: dict[str, tuple[str, str]] = {
-    "en": ("English", "en-US"),
-    "es": ("Spanish", "es"),
-    "fr": ("French", "fr"),
-    "de": ("German", "de"),
-    "it": ("Italian", "it"),
-    "pt": ("Portuguese", "pt"),
-    "nl": ("Dutch", "nl"),
-    "hi": ("Hindi", "hi"),
-    "ru": ("Russian", "ru"),
-    "ja": ("Japanese", "ja"),
+    code: (LANGUAGE_NAMES[code], deepgram_code) for code, deepgram_code in DEEPGRAM_LANGUAGE_CODES.items()
 }
 LEVELS: dict[str, str] = {
     "intern": "Intern",
