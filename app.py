@@ -10,6 +10,7 @@ from flask import Flask
 import auth_helpers
 import interviews
 import pages
+import results_views
 import security
 import settings_views
 import store
@@ -53,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings_views.init_app(app)
     worker_manager.init_app(app)
     interviews.init_app(app)
+    results_views.init_app(app)
     pages.init_app(app)
     return app
 

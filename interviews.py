@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_template, request, url_for
 
 import fsm
+import results_views
 import store
 from auth_helpers import current_user, load_owned_interview, login_required
 from conversation_cache import INTERVIEW_LANGUAGES, LEVELS, InterviewSetup, build_context
@@ -249,25 +251,19 @@ def livekit_connect_sources(livekit_url: str) -> str:
     return f"{'wss' if secure else 'ws'}://{host} {'https' if secure else 'http'}://{host}"
 
 
-def _isoformat(moment) -> str | None:
+def _isoformat(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
 def room_page_data(interview: store.Interview) -> dict[str, Any]:
     """What the room script needs, embedded as a JSON data block (never as inline script)."""
     return {
-        "id": interview.id,
         "status": interview.status,
-        "stage": interview.stage,
         "failure_reason": interview.failure_reason,
         "started_at": _isoformat(interview.started_at),
-        "stages": [{"key": stage["key"], "title": stage["title"]} for stage in interview.plan.get("stages", [])],
         "urls": {
             "status": url_for("interviews.api_status", interview_id=interview.id),
             "token": url_for("interviews.api_token", interview_id=interview.id),
-            "feedback": url_for("interviews.room", interview_id=interview.id),
-            "settings": url_for("settings.show"),
-            "new_interview": url_for("interviews.new"),
         },
     }
 
@@ -275,13 +271,13 @@ def room_page_data(interview: store.Interview) -> dict[str, Any]:
 @bp.get("/interviews/<interview_id>")
 @login_required
 def room(interview_id: str):
-    """The interview room while it runs; for an ended interview, its outcome."""
+    """The interview room while it runs; for an ended interview, its results (feedback page)."""
     interview = load_owned_interview(interview_id)
-    active = interview.status in TOKEN_STATUSES
-    if active:
-        values, _unreadable = decrypted_values(current_user().id)
-        g.csp_connect_src = livekit_connect_sources(values.get("livekit_url", ""))
-    return render_template("interview.html", interview=interview, active=active, room_data=room_page_data(interview))
+    if interview.status in store.INTERVIEW_FINAL_STATUSES:
+        return results_views.feedback_page(interview)
+    values, _unreadable = decrypted_values(current_user().id)
+    g.csp_connect_src = livekit_connect_sources(values.get("livekit_url", ""))
+    return render_template("interview.html", interview=interview, room_data=room_page_data(interview))
 
 
 @bp.get("/api/interviews/<interview_id>")

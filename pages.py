@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template, redirect, url_for
+from flask import Blueprint, Flask, current_app, jsonify, render_template, redirect, request, url_for
 
+import results_views
 import store
 from auth_helpers import current_user, login_required
 
@@ -20,8 +21,9 @@ def landing():
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    interviews = store.list_interviews(store.get_db(), current_user().id)
-    return render_template("dashboard.html", interviews=interviews)
+    """History (filterable by track with ?track=), progress per competency, and the user's data."""
+    context = results_views.dashboard_context(current_user().id, request.args.get("track", ""))
+    return render_template("dashboard.html", **context)
 
 
 @bp.get("/api/health")

@@ -31,6 +31,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -593,3 +594,86 @@ def get_db() -> Session:
     if "db" not in g:
         g.db = current_app.extensions["store"].sessions()
     return g.db
+
+
+# ------------------------------------------------------------------ feedback, history and deletion
+
+FEEDBACK_CLAIMABLE_STATUSES = ("pending", "failed")
+FEEDBACK_STALE_AFTER = timedelta(minutes=10)
+"""A generation still "generating" after this long died with its process and may be claimed again."""
+
+
+def get_feedback(db: Session, interview_id: str) -> Feedback | None:
+    return db.get(Feedback, interview_id)
+
+
+def claim_feedback_generation(
+    db: Session, interview_id: str, *, force: bool = False, now: datetime | None = None
+) -> bool:
+    """Mark an interview's feedback "generating" if nobody else is generating it; True when claimed.
+
+    The row is inserted when missing, then claimed with one conditional UPDATE, so concurrent callers
+    (threads, gunicorn workers, hosts) claim it once on both backends. Pending, failed and stale rows
+    are claimable; a ready row only with `force` (regeneration). Claiming clears the old result.
+    """
+    now = now or utcnow()
+    dialect_insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.execute(
+        dialect_insert(Feedback)
+        .values(interview_id=interview_id, status="pending", model="", result={}, analytics={}, error="",
+                created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["interview_id"])
+    )
+    claimable = Feedback.status.in_(FEEDBACK_CLAIMABLE_STATUSES) | (
+        (Feedback.status == "generating") & (Feedback.updated_at < now - FEEDBACK_STALE_AFTER)
+    )
+    if force:
+        claimable = claimable | (Feedback.status == "ready")
+    claimed = db.execute(
+        update(Feedback)
+        .where(Feedback.interview_id == interview_id, claimable)
+        .values(status="generating", result={}, error="", updated_at=now)
+    )
+    return claimed.rowcount == 1
+
+
+def save_feedback_analytics(db: Session, interview_id: str, analytics: dict[str, Any]) -> None:
+    db.execute(update(Feedback).where(Feedback.interview_id == interview_id).values(analytics=analytics))
+
+
+def finish_feedback(
+    db: Session, interview_id: str, *, status: str, model: str, result: dict[str, Any], error: str
+) -> None:
+    """Store the outcome of a generation (a no-op when the interview was deleted meanwhile)."""
+    db.execute(
+        update(Feedback)
+        .where(Feedback.interview_id == interview_id)
+        .values(status=status, model=model, result=result, error=error, updated_at=utcnow())
+    )
+
+
+def list_interviews_with_feedback(
+    db: Session, user_id: int, track: str | None = None
+) -> list[tuple[Interview, Feedback | None]]:
+    """The user's interviews, newest first, each with its feedback row if any; optionally one track."""
+    query = (
+        select(Interview, Feedback)
+        .outerjoin(Feedback, Feedback.interview_id == Interview.id)
+        .where(Interview.user_id == user_id)
+        .order_by(Interview.created_at.desc())
+    )
+    if track:
+        query = query.where(Interview.track == track)
+    return [(interview, feedback) for interview, feedback in db.execute(query)]
+
+
+def delete_interview(db: Session, interview_id: str, user_id: int) -> bool:
+    """Delete the user's interview; the database cascades to its turns, stage events and feedback."""
+    result = db.execute(delete(Interview).where(Interview.id == interview_id, Interview.user_id == user_id))
+    return result.rowcount == 1
+
+
+def delete_user(db: Session, user_id: int) -> bool:
+    """Delete a user and, by the database's cascades, their keys, interviews, turns, events and feedback."""
+    result = db.execute(delete(User).where(User.id == user_id))
+    return result.rowcount == 1

@@ -85,13 +85,15 @@ def live_server(browser_app) -> Iterator[LiveServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main thread
+# while it is open, and the asyncio tests of other modules could not start theirs.
+@pytest.fixture(scope="module")
 def playwright_instance():
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance) -> Iterator[Browser]:
     """Chromium that grants the (fake) microphone without asking."""
     chromium = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, FAKE_MEDIA_UI])
@@ -99,7 +101,7 @@ def browser(playwright_instance) -> Iterator[Browser]:
     chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_without_microphone_consent(playwright_instance) -> Iterator[Browser]:
     """Chromium with no automatic media consent: a microphone request is denied."""
     chromium = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

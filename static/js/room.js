@@ -76,12 +76,12 @@ function createDomView(elements, audio) {
     clearProblem() {
       elements.problem.hidden = true;
     },
-    showEnded({ title, message, actions }) {
+    showEnded({ title, message, actions }, { refresh = false } = {}) {
       elements.endedTitle.textContent = title;
       elements.endedMessage.textContent = message;
       setActions('ended', [...actions, 'feedback', 'new-interview']);
       elements.ended.hidden = false;
-      elements.endedTitle.focus();
+      if (!refresh) elements.endedTitle.focus();
     },
     showAgentState(agentState) {
       elements.agentState.textContent = AGENT_STATE_LABELS[agentState] || 'Listening';
@@ -99,12 +99,12 @@ function createDomView(elements, audio) {
     },
     showStage({ key, title, index, count }) {
       let position = elements.stageItems.findIndex((item) => item.dataset.stageKey === key);
-      if (position < 0 && index !== null) position = index;
+      if (position < 0 && index !== null && index < elements.stageItems.length) position = index;
       drawStage(position);
       const item = elements.stageItems[position];
       const name = title || (item && item.textContent.trim()) || key;
       const total = count || elements.stageItems.length;
-      elements.announcer.textContent = `Stage ${position + 1} of ${total}: ${name}`;
+      elements.announcer.textContent = position < 0 ? `Stage: ${name}` : `Stage ${position + 1} of ${total}: ${name}`;
     },
     showCountdown(milliseconds) {
       if (milliseconds === null) {
@@ -391,10 +391,11 @@ function start() {
     }
   }
 
-  function schedulePoll() {
+  // Polls until the interview ends, then once more for the reason the server stored.
+  function schedulePoll(afterEnd = false) {
     setTimeout(async () => {
       await pollStatus();
-      if (!controller.ended) schedulePoll();
+      if (!afterEnd) schedulePoll(controller.ended);
     }, STATUS_POLL_MS);
   }
 

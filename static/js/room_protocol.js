@@ -3,7 +3,8 @@
 // Room-like emitter and one view; nothing here is global, and nothing here touches the DOM or the network
 // except through the room and view it is given.
 
-// Every name shared with the agent lives here, to be reconciled with docs/room-protocol.md.
+// Every name shared with the agent lives here, to be reconciled with docs/room-protocol.md. The
+// failure reason is `mockflow.failure_reason`, as agent_worker.py publishes it (set for `failed` only).
 export const PROTOCOL = Object.freeze({
   attributes: Object.freeze({
     stage: 'mockflow.stage',
@@ -12,7 +13,7 @@ export const PROTOCOL = Object.freeze({
     stageCount: 'mockflow.stage_count',
     stageDeadlineMs: 'mockflow.stage_deadline_ms',
     status: 'mockflow.status',
-    reason: 'mockflow.reason',
+    reason: 'mockflow.failure_reason',
     agentState: 'lk.agent.state',
   }),
   transcription: Object.freeze({
@@ -85,6 +86,12 @@ export function formatDuration(milliseconds) {
   return hours ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
 }
 
+function asSentence(text) {
+  const trimmed = String(text || '').trim();
+  if (!trimmed) return '';
+  return trimmed[0].toUpperCase() + trimmed.slice(1) + (/[.!?]$/.test(trimmed) ? '' : '.');
+}
+
 function hostOf(url) {
   try {
     return new URL(url).host;
@@ -134,14 +141,15 @@ export function describeEnding(status, reason, { wasLive = false, endedByCandida
   if (status === 'failed') {
     return {
       title: wasLive ? 'The interviewer stopped' : 'The interviewer could not start',
-      message: `${reason || 'The interviewer ran into a problem.'} Check your keys in Settings, then start a new interview.`,
+      message: `${asSentence(reason) || 'The interviewer ran into a problem.'} Check your keys in Settings, then start a new interview.`,
       actions: ['settings', 'new-interview', 'feedback'],
     };
   }
   if (status === 'interrupted') {
+    const cause = asSentence(reason);
     return {
       title: 'The interview was interrupted',
-      message: `${reason ? reason.replace(/\.?$/, '. ') : ''}${saved}`,
+      message: /saved/i.test(cause) ? cause : `${cause} ${saved}`.trim(),
       actions: ['feedback', 'new-interview'],
     };
   }
@@ -172,7 +180,6 @@ export function createRoomController({ room, sdk, view, now = () => Date.now() }
     deadlineMs: null,
     startedAtMs: null,
     micTrack: null,
-    url: '',
     problem: null,
   };
 
@@ -219,6 +226,7 @@ export function createRoomController({ room, sdk, view, now = () => Date.now() }
       if (!state.wasLive) {
         state.wasLive = true;
         if (state.startedAtMs === null) state.startedAtMs = now();
+        tick();
       }
       setPhase('live');
     } else {
@@ -412,7 +420,6 @@ export function createRoomController({ room, sdk, view, now = () => Date.now() }
   /** Join the room with a fresh token, publish the chosen microphone and start audio playback. */
   async function connect({ url, token, deviceId }) {
     if (state.ended) return false;
-    state.url = url;
     clearProblem();
     setPhase('connecting');
     try {
@@ -441,9 +448,25 @@ export function createRoomController({ room, sdk, view, now = () => Date.now() }
     return true;
   }
 
+  // The agent publishes a reason for `failed` only, and a dropped agent none at all: once the
+  // interview has ended, the server's stored reason (time limit, silence, crash) tells the rest.
+  function refineEnding(snapshot) {
+    const reason = snapshot.failure_reason || '';
+    if (state.endingByCandidate || !PROTOCOL.finalStatuses.includes(snapshot.status) || !reason || reason === state.reason) {
+      return;
+    }
+    state.status = snapshot.status;
+    state.reason = reason;
+    view.showEnded(describeEnding(snapshot.status, reason, { wasLive: state.wasLive }), { refresh: true });
+  }
+
   /** Fold in the status the server reports (GET /api/interviews/<id>). */
   function applyServerStatus(snapshot) {
-    if (!snapshot || state.ended) return;
+    if (!snapshot) return;
+    if (state.ended) {
+      refineEnding(snapshot);
+      return;
+    }
     if (snapshot.started_at && state.startedAtMs === null) {
       const started = Date.parse(snapshot.started_at);
       if (Number.isFinite(started)) state.startedAtMs = started;
