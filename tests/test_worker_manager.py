@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from livekit import api as livekit_api
 
+import fsm
 import store
 import worker_manager
 from config import load_settings
@@ -301,3 +303,36 @@ def test_dispatch_mode_with_a_wrong_secret_raises_and_dispatches_nothing(setting
         with pytest.raises(livekit_api.TwirpError):
             worker_manager.DispatchLauncher()(store.get_interview(db, interview_id), values)
         assert livekit.dispatches == []
+
+
+def _unreachable_livekit_values() -> dict[str, str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    return {**VALUES, "livekit_url": f"ws://127.0.0.1:{closed_port}"}
+
+
+def _real_plan() -> dict:
+    return fsm.build_plan("behavioral", "short").to_dict()
+
+
+@pytest.mark.parametrize("start", ["cold", "warm"])
+def test_real_agent_reports_ready_and_takes_its_job(settings, app_store, spawned, start):
+    interview_id = make_interview(app_store)
+    with app_store.session() as db:
+        store.get_interview(db, interview_id).plan = _real_plan()
+    warm_settings = settings.model_copy(update={"warm_workers": 1 if start == "warm" else 0})
+    launcher = worker_manager.SubprocessLauncher(warm_settings, app_store)
+    if start == "warm":
+        launcher.pool.refill()
+        spawned.extend(process.popen for process in launcher.pool._idle)
+        assert launcher.pool._idle[0].ready.wait(PROCESS_TIMEOUT_S), "the warm agent never reported ready"
+    with app_store.session() as db:
+        process = launcher(store.get_interview(db, interview_id), _unreachable_livekit_values())
+    spawned.append(process.popen)
+    assert process.ready.wait(PROCESS_TIMEOUT_S), "the agent never reported ready"
+    assert process.popen.wait(PROCESS_TIMEOUT_S) == 0
+    row = wait_for_status(app_store, interview_id, "failed")
+    assert "LiveKit" in row.failure_reason
+    assert row.worker_pid == process.pid
+    launcher.close()
