@@ -1238,9 +1238,16 @@ async def run_subprocess_job(spec: JobSpec, vad: silero.VAD, log_context: Interv
 
 
 def emit_event(event: str, **fields: Any) -> None:
-    """One JSON line on stdout: the process protocol with the worker manager."""
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+    """One JSON line on stdout: the process protocol with the worker manager.
+
+    The manager may be gone (the web app restarted and adopts agents by heartbeat instead): the
+    interview goes on, and stdout goes to /dev/null so that the exit flush cannot fail either.
+    """
+    try:
+        sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
 
 
 def run_subprocess_mode() -> int:

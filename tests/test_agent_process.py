@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import secrets
 import select
@@ -332,3 +333,14 @@ def test_a_dispatch_job_whose_keys_cannot_be_read_fails_without_joining(database
     assert not context.connected and context.shutdown_reasons == ["interview finished"]
     log_text = (tmp_path / "logs" / f"interview-{interview.id}.log").read_text()
     assert "SENTINEL" not in log_text
+
+
+def test_events_after_the_manager_is_gone_do_not_break_the_interview(monkeypatch):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    closed_pipe = os.fdopen(write_end, "w")
+    monkeypatch.setattr(sys, "stdout", closed_pipe)
+    agent_worker.emit_event("joined")
+    assert sys.stdout is not closed_pipe
+    assert sys.stdout.name == os.devnull
+    agent_worker.emit_event("joined")
