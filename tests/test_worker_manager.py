@@ -336,3 +336,17 @@ def test_real_agent_reports_ready_and_takes_its_job(settings, app_store, spawned
     assert "LiveKit" in row.failure_reason
     assert row.worker_pid == process.pid
     launcher.close()
+
+
+def test_workers_cli_sweeps_and_stops_all(app, runner, spawned):
+    app_store = app.extensions["store"]
+    settings = app.config["SETTINGS"]
+    interview_id = make_interview(app_store)
+    process = launch(settings, app_store, interview_id, "run", spawned)
+    wait_for_status(app_store, interview_id, "live")
+    swept = runner.invoke(args=["workers", "sweep"])
+    assert swept.exit_code == 0 and "running: 1" in swept.output
+    stopped = runner.invoke(args=["workers", "stop-all"])
+    assert stopped.exit_code == 0
+    assert process.popen.wait(PROCESS_TIMEOUT_S) == 0
+    assert interview_row(app_store, interview_id).status == "interrupted"
