@@ -270,6 +270,8 @@ def measure_forked_idle(children: int) -> dict[str, Any]:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
+            for _sibling, sibling_write_end in forked:
+                os.close(sibling_write_end)
             os.close(write_end)
             os.read(read_end, 1)  # idle until the parent lets go, like a warm process on stdin
             os._exit(0)
@@ -277,8 +279,9 @@ def measure_forked_idle(children: int) -> dict[str, Any]:
         forked.append((pid, write_end))
     parent = process_memory_kib(os.getpid())
     memory = [process_memory_kib(pid) for pid, _ in forked]
-    for pid, write_end in forked:
+    for _pid, write_end in forked:
         os.close(write_end)
+    for pid, _write_end in forked:
         os.waitpid(pid, 0)
     gc.unfreeze()
     return {
