@@ -103,6 +103,7 @@ from livekit.agents import (
     RunContext,
     cli,
     function_tool,
+    inference,
     llm,
     room_io,
     stt,
@@ -116,13 +117,14 @@ from livekit.agents.voice.events import (
     ErrorEvent,
     UserStateChangedEvent,
 )
-from livekit.plugins import deepgram, openai, silero
+from livekit.plugins import deepgram, openai
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 import fsm
 import prompts
 import security
 import store
+import turn_taking
 from config import DEFAULT_INSTANCE_PATH, Settings
 from conversation_cache import INTERVIEW_LANGUAGES
 from key_vault import KeyUnreadable, KeyVault
@@ -142,45 +144,23 @@ DEFAULT_TTS_VOICE = "ash"
 KEYLESS_PLACEHOLDER = "not-needed"
 
 # --- Turn taking -------------------------------------------------------------------------------
-# Candidates stop to think in the middle of an answer, so a pause must not get a reply. With
-# turn_detection="vad" the session ends the user's turn ENDPOINTING_MIN_DELAY_S after the VAD's end
-# of speech (as long as a transcript exists), and any new speech cancels that countdown. A final
-# transcript from the STT during the pause (Deepgram finalises after its own short endpointing) only
-# restarts the same countdown, so the pause tolerance is this delay, whatever the STT does.
-#
-# Measured here, on the test harness of tests/test_agent_voice.py (espeak-ng voice, real Silero VAD,
-# the deepgram plugin against tests/fakes/fake_deepgram.py, which finalises with speech_final 0.25 s
-# into a pause, fake LLM and TTS answering at once; a loaded 2-core machine). The answer "So the main
-# thing I did was um" + pause P + "rebuild the billing pipeline": was the turn cut at the pause?
-#     min_delay D   P=0.8   P=1.2       P=1.5       P=1.8
-#     1.2 s         no      cut (2/2)   cut (2/2)   cut
-#     1.6 s         no      no (2/2)    no (2/2)    cut
-#     1.8 s         no      no (2/2)    no (2/2)    cut
-#     2.0 s         no      no (2/2)    no (2/2)    no
-#   A cut turn was committed D + 0.05-0.07 s after the pause began: new speech must reach the VAD
-#   (~0.1 s) before it cancels the countdown, so a pause is safe only when it is ~0.15 s shorter than D.
-#   End of a plain answer -> first agent audio (median of 3): D=1.2: 1.32 s, 1.6: 1.64 s, 1.8: 1.97 s,
-#   2.0: 2.14 s. The delay dominates: the LLM request already leaves on the final transcript
-#   (preemptive generation), so a real LLM's first-token time mostly hides inside the wait.
-# Chosen: D = 2.0 s. It keeps a 1.5 s thinking pause whole with a 0.5 s margin (1.6 s would leave
-# 0.1 s, too thin for real voices, breaths and network jitter), at the price of replies about 2 s
-# after the candidate stops, which reads as a thoughtful interviewer. ENDPOINTING_MAX_DELAY_S only
-# caps dynamic endpointing or a turn detector; "vad" detection does not use it. The local end-of-turn
-# model was not chosen: it adds ~240 MiB per process and misjudged synthetic speech in the reference
-# measurements, so it would need real recordings to tune. bench/ can refine D with real speech.
-VAD_MIN_SILENCE_S = 0.55  # Silero's default: when the candidate counts as "listening" again
-ENDPOINTING_MIN_DELAY_S = 2.0
-ENDPOINTING_MAX_DELAY_S = 4.0
+# Candidates stop to think in the middle of an answer, so a pause must not get a reply, yet a finished
+# answer should get one quickly. Silence alone cannot tell the two apart; the words can. The session
+# reads the STT's final transcript through turn_taking.TranscriptTurnDetector: after a finished
+# sentence it ends the turn min_delay (0.3 s) after the end of speech, after an unfinished clause (a
+# filler, a trailing comma, "because", "the") it waits max_delay (2.6 s), and the candidate speaking
+# again cancels the countdown. Measured with bench/simulate.py (espeak-ng candidate, real VAD, real
+# plugins against the fakes; figures and commands in BENCHMARKS.md): no reply inside any thinking pause
+# of 0.8-2.0 s, and a finished answer's turn ends about 0.37 s after the candidate stops. The fixed
+# 2.0 s wait used before (turn_detection="vad") answered every turn 2.1 s after the candidate stopped
+# and still cut a 2.0 s pause; the audio end-of-turn model bundled with livekit-local-inference held
+# most finished answers for its long delay and replied inside a 1.2 s pause.
+VAD_MIN_SILENCE_S = turn_taking.DEFAULT_TIMINGS.vad_min_silence_s
 # Deepgram's default of 25 ms finalises at every breath; 300 ms keeps finals (and the preemptive LLM
 # requests each changed final starts, at most 3 per turn) for real pauses. Not measured on real speech.
 DEEPGRAM_ENDPOINTING_MS = 300
-TURN_HANDLING: dict[str, Any] = {
-    "turn_detection": "vad",
-    "endpointing": {
-        "mode": "fixed",
-        "min_delay": ENDPOINTING_MIN_DELAY_S,
-        "max_delay": ENDPOINTING_MAX_DELAY_S,
-    },
+# The language-independent part of the session's turn handling (see `turn_handling`).
+TURN_HANDLING_OPTIONS: dict[str, Any] = {
     "interruption": {"enabled": True, "min_duration": 0.5},
     "preemptive_generation": {"enabled": True},
 }
@@ -341,9 +321,14 @@ def configure_interview_logging(job: InterviewJob) -> InterviewLogContext:
 # --- Providers ------------------------------------------------------------------------------------------
 
 
-def load_vad() -> silero.VAD:
-    """Silero VAD, loaded once per process (before the job in subprocess mode, in prewarm otherwise)."""
-    return silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE_S)
+def load_vad() -> inference.VAD:
+    """Silero VAD, loaded once per process (before the job in subprocess mode, in prewarm otherwise).
+
+    It runs in livekit-local-inference's native runtime (the weights are compiled into the package),
+    not in onnxruntime through the silero plugin: measured with bench/capacity.py, that takes about
+    a fifth less CPU per live interview and keeps onnxruntime out of the process.
+    """
+    return inference.VAD(min_silence_duration=VAD_MIN_SILENCE_S)
 
 
 def build_stt(providers: ProviderSettings, language: str) -> stt.STT:
@@ -394,14 +379,19 @@ def build_tts(providers: ProviderSettings) -> openai.TTS:
     )
 
 
-def build_session(providers: ProviderSettings, language: str, vad: silero.VAD) -> AgentSession:
+def turn_handling(language: str) -> dict[str, Any]:
+    """The session's turn handling for an interview in `language`: the transcript-aware end of turn."""
+    return {**TURN_HANDLING_OPTIONS, **turn_taking.session_turn_handling(language)}
+
+
+def build_session(providers: ProviderSettings, language: str, vad: inference.VAD) -> AgentSession:
     """The voice pipeline of one interview, with the turn taking chosen above."""
     return AgentSession(
         stt=build_stt(providers, language),
         llm=build_llm(providers),
         tts=build_tts(providers),
         vad=vad,
-        turn_handling=TURN_HANDLING,
+        turn_handling=turn_handling(language),
         user_away_timeout=SILENCE_CHECK_IN_S,
         conn_options=CONN_OPTIONS,
     )
@@ -1096,7 +1086,7 @@ async def run_interview(
     interview: LoadedInterview,
     app_store: store.Store,
     room: rtc.Room,
-    vad: silero.VAD,
+    vad: inference.VAD,
     *,
     log_context: InterviewLogContext | None = None,
     timings: Timings = Timings(),
@@ -1193,7 +1183,7 @@ class SigtermStop:
             self._job_task.cancel()
 
 
-async def run_subprocess_job(spec: JobSpec, vad: silero.VAD, log_context: InterviewLogContext) -> None:
+async def run_subprocess_job(spec: JobSpec, vad: inference.VAD, log_context: InterviewLogContext) -> None:
     """Subprocess mode after the spec: join the room directly, run the interview, leave."""
     job_task = asyncio.current_task()
     assert job_task is not None

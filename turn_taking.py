@@ -161,5 +161,5 @@ def session_turn_handling(language: str = "en", timings: TurnTimings = DEFAULT_T
     """The `turn_handling` argument of AgentSession for an interview (the VAD is set separately)."""
     return {
         "turn_detection": TranscriptTurnDetector(language),
-        "endpointing": {"min_delay": timings.min_delay_s, "max_delay": timings.max_delay_s},
+        "endpointing": {"mode": "fixed", "min_delay": timings.min_delay_s, "max_delay": timings.max_delay_s},
     }

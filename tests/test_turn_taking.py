@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from livekit.agents.llm import ChatContext
 
+import agent_worker
 import turn_taking
 from turn_taking import (
     DEFAULT_TIMINGS,
@@ -120,6 +121,19 @@ def test_session_turn_handling_carries_the_detector_and_the_delays() -> None:
     assert isinstance(detector, turn_taking.TranscriptTurnDetector)
     assert detector.language == "de"
     assert handling["endpointing"] == {
+        "mode": "fixed",
         "min_delay": DEFAULT_TIMINGS.min_delay_s,
         "max_delay": DEFAULT_TIMINGS.max_delay_s,
     }
+
+
+def test_the_interviewer_session_ends_turns_with_the_transcript_detector_in_its_language() -> None:
+    providers = agent_worker.ProviderSettings(openai_api_key="sk-test", deepgram_api_key="dg-test")
+
+    async def build() -> agent_worker.AgentSession:  # the session wants a running event loop
+        return agent_worker.build_session(providers, "de", agent_worker.load_vad())
+
+    session = asyncio.run(build())
+
+    assert isinstance(session.turn_detection, turn_taking.TranscriptTurnDetector)
+    assert session.turn_detection.language == "de"
