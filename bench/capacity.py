@@ -46,7 +46,7 @@ import resource  # noqa: E402
 
 from bench.interview_script import SCRIPTS  # noqa: E402
 from bench.simulate import ARMS, PROFILES, fake_deepgram_for, fake_openai_for  # noqa: E402
-from bench.spawn import Lab, READY_TIMEOUT_S  # noqa: E402
+from bench.spawn import ROOM_INPUT_FRAME_MS, READY_TIMEOUT_S, Lab  # noqa: E402
 from bench.voice_io import SpeechSynthesizer  # noqa: E402
 from worker_manager import AgentProcess, spawn_agent  # noqa: E402
 
@@ -100,6 +100,7 @@ def run_level(count: int, args: argparse.Namespace, lab: Lab, audio_cache: Path)
                     "arm": args.arm, "profile": args.profile, "script": args.script,
                     "openai_base_url": openai_fake.base_url, "deepgram_listen_url": deepgram.listen_url,
                     "database_url": lab.database_url, "user_id": lab.user_id, "audio_cache_dir": str(audio_cache),
+                    "frame_ms": args.frame_ms,
                 })
             deadline = time.monotonic() + LEVEL_TIMEOUT_S
             while any(child.process.alive() for child in children) and time.monotonic() < deadline:
@@ -199,6 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lab.app_store.dispose()
     return {
         "settings": {"arm": args.arm, "profile": args.profile, "script": args.script, "stagger_s": args.stagger_s,
+                     "frame_ms": args.frame_ms,
                      "levels": args.levels, "p95_growth_limit_ms": P95_GROWTH_LIMIT_MS},
         "capacity": capacity,
         "stopped_because": stopped_because,
@@ -238,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--script", choices=sorted(SCRIPTS), default="capacity")
     parser.add_argument("--stagger-s", type=float, default=4.0, help="spread of the interviews' start times")
     parser.add_argument("--tts-seconds-per-char", type=float, default=0.06)
+    parser.add_argument("--frame-ms", type=int, default=ROOM_INPUT_FRAME_MS,
+                        help="the candidate's audio frames (default: what RoomIO hands the agent in a room)")
     parser.add_argument("--json", default=None, help="where to write the results (default bench/results/)")
     args = parser.parse_args(argv)
     machine = machine_info()

@@ -7,7 +7,7 @@ with the simulated candidate (bench/simulate.py) against fake providers that the
 prints `{"event": "result", ...}` with its measurements before exiting.
 
 Job spec: {"arm", "profile", "script", "openai_base_url", "deepgram_listen_url", "database_url",
-"user_id", "audio_cache_dir"}.
+"user_id", "audio_cache_dir", "frame_ms"}.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ async def run_job(spec: dict[str, Any]) -> dict[str, Any]:
                                       deepgram_listen_url=spec["deepgram_listen_url"])
         synthesizer = SpeechSynthesizer(cache_dir=Path(spec["audio_cache_dir"]))
         result = await simulate_interview(spec["arm"], spec["profile"], SCRIPTS[spec["script"]], synthesizer,
-                                          app_store, int(spec["user_id"]), endpoints)
+                                          app_store, int(spec["user_id"]), endpoints, int(spec["frame_ms"]))
         return result.as_dict()
     finally:
         app_store.dispose()

@@ -12,13 +12,13 @@ the agent committed the turn, the LLM request, the first agent audio frame, and 
 started speaking inside the answer (a false interruption during a thinking pause). Each latency
 profile runs every session variant ("arm") in the same run, on the same audio:
 
-  mockflow   agent_worker.build_session, as shipped
-  rules      agent_worker's providers with turn_taking.py (transcript-aware end of turn)
-  local-eot  agent_worker's providers with livekit-local-inference's audio end-of-turn model
+  mockflow   agent_worker.build_session, as shipped (turn_taking.py: transcript-aware end of turn)
+  fixed-2s   agent_worker's providers with the turn handling shipped before: a fixed 2.0 s wait
+  local-eot  agent_worker's providers and delays with livekit-local-inference's audio end-of-turn model
   defaults   a plain AgentSession(stt, llm, tts): livekit-agents' default VAD and turn handling
 
     .venv/bin/python -m bench.simulate                      # mockflow and defaults, both profiles
-    .venv/bin/python -m bench.simulate --arms mockflow,rules,local-eot,defaults --repeat 2
+    .venv/bin/python -m bench.simulate --arms mockflow,fixed-2s,local-eot,defaults --repeat 2
 """
 
 from __future__ import annotations
@@ -47,10 +47,9 @@ import fsm  # noqa: E402
 import store  # noqa: E402
 import turn_taking  # noqa: E402
 from bench.interview_script import GREETING, SCRIPTS, Answer, answer_for  # noqa: E402
-from bench.voice_io import PacedMicrophone, PlayoutSink, SpeechSynthesizer, silence  # noqa: E402
+from bench.voice_io import FRAME_MS, PacedMicrophone, PlayoutSink, SpeechSynthesizer, silence  # noqa: E402
 from conversation_cache import InterviewSetup, build_context  # noqa: E402
 from livekit.agents import AgentSession, inference, llm, utils  # noqa: E402
-from livekit.plugins import silero  # noqa: E402
 from tests.fakes import DEFAULT_DEEPGRAM_KEY, DEFAULT_OPENAI_KEY, FakeDeepgram, FakeOpenAI, tool_call_reply  # noqa: E402
 from tests.fakes.fake_openai import CHAT_PATH, ScriptedReply  # noqa: E402
 
@@ -105,22 +104,24 @@ def mockflow_session(providers: agent_worker.ProviderSettings, language: str) ->
     return agent_worker.build_session(providers, language, agent_worker.load_vad())
 
 
-def rules_session(providers: agent_worker.ProviderSettings, language: str) -> AgentSession:
-    timings = turn_taking.DEFAULT_TIMINGS
-    handling = {**agent_worker.TURN_HANDLING, **turn_taking.session_turn_handling(language, timings)}
-    return _providers_session(providers, language, silero.VAD.load(min_silence_duration=timings.vad_min_silence_s),
-                              handling)
+# What agent_worker shipped before the transcript-aware end of turn: end the turn a fixed 2.0 s after
+# the VAD's end of speech (Silero's default 0.55 s silence), whatever the words.
+FIXED_WAIT_VAD_MIN_SILENCE_S = 0.55
+FIXED_WAIT_TURN_HANDLING: dict[str, Any] = {
+    **agent_worker.TURN_HANDLING_OPTIONS,
+    "turn_detection": "vad",
+    "endpointing": {"mode": "fixed", "min_delay": 2.0, "max_delay": 4.0},
+}
+
+
+def fixed_wait_session(providers: agent_worker.ProviderSettings, language: str) -> AgentSession:
+    return _providers_session(providers, language, inference.VAD(min_silence_duration=FIXED_WAIT_VAD_MIN_SILENCE_S),
+                              FIXED_WAIT_TURN_HANDLING)
 
 
 def local_eot_session(providers: agent_worker.ProviderSettings, language: str) -> AgentSession:
-    timings = turn_taking.DEFAULT_TIMINGS
-    handling = {
-        **agent_worker.TURN_HANDLING,
-        "turn_detection": inference.TurnDetector(),
-        "endpointing": {"min_delay": timings.min_delay_s, "max_delay": timings.max_delay_s},
-    }
-    return _providers_session(providers, language, silero.VAD.load(min_silence_duration=timings.vad_min_silence_s),
-                              handling)
+    handling = {**agent_worker.turn_handling(language), "turn_detection": inference.TurnDetector()}
+    return _providers_session(providers, language, agent_worker.load_vad(), handling)
 
 
 def defaults_session(providers: agent_worker.ProviderSettings, language: str) -> AgentSession:
@@ -133,7 +134,7 @@ def defaults_session(providers: agent_worker.ProviderSettings, language: str) ->
 
 ARMS: dict[str, Callable[[agent_worker.ProviderSettings, str], AgentSession]] = {
     "mockflow": mockflow_session,
-    "rules": rules_session,
+    "fixed-2s": fixed_wait_session,
     "local-eot": local_eot_session,
     "defaults": defaults_session,
 }
@@ -369,8 +370,10 @@ def fake_openai_for(script: tuple[Answer, ...], profile: LatencyProfile, tts_sec
 
 
 async def simulate_interview(arm: str, profile_name: str, script: tuple[Answer, ...], synthesizer: SpeechSynthesizer,
-                             app_store: store.Store, user_id: int, endpoints: ProviderEndpoints) -> InterviewResult:
-    """Run one whole interview of `script` against the `arm` session; return its measurements."""
+                             app_store: store.Store, user_id: int, endpoints: ProviderEndpoints,
+                             frame_ms: int = FRAME_MS) -> InterviewResult:
+    """Run one whole interview of `script` against the `arm` session, the candidate's microphone
+    sending `frame_ms` frames; return its measurements."""
     result = InterviewResult(arm=arm, profile=profile_name)
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
     busy_before, total_before = machine_cpu_jiffies()
@@ -385,7 +388,7 @@ async def simulate_interview(arm: str, profile_name: str, script: tuple[Answer, 
         interview = await asyncio.to_thread(agent_worker.load_interview, app_store, interview_id)
         controller = agent_worker.InterviewController(interview, app_store, timings=SIMULATION_TIMINGS)
         session = ARMS[arm](providers, interview.language)
-        mic, sink = PacedMicrophone(), PlayoutSink()
+        mic, sink = PacedMicrophone(frame_ms), PlayoutSink()
         session.input.audio = mic
         session.output.audio = sink
         watch = SessionWatch(session)
@@ -559,10 +562,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "stt_endpointing_s": STT_ENDPOINTING_S, "turn_gap_s": TURN_GAP_S,
             "tts_seconds_per_char": args.tts_seconds_per_char,
             "turn_taking_timings": asdict(turn_taking.DEFAULT_TIMINGS),
-            "mockflow_turn_handling": {key: value for key, value in agent_worker.TURN_HANDLING.items()
-                                       if key != "turn_detection"} | {
-                "turn_detection": str(agent_worker.TURN_HANDLING.get("turn_detection")),
-                "vad_min_silence_s": agent_worker.VAD_MIN_SILENCE_S},
+            "mockflow_turn_handling": {**agent_worker.TURN_HANDLING_OPTIONS,
+                                       "detector": turn_taking.TranscriptTurnDetector().model,
+                                       "vad_min_silence_s": agent_worker.VAD_MIN_SILENCE_S},
         },
         "summary": summary,
         "interviews": {profile: {arm: [result.as_dict() for result in runs] for arm, runs in arms.items()}

@@ -40,6 +40,7 @@ ensure_repo_on_path()
 import agent_worker  # noqa: E402
 import store  # noqa: E402
 import worker_manager  # noqa: E402
+from livekit.agents import room_io  # noqa: E402
 from bench.interview_script import SCRIPTS  # noqa: E402
 from bench.simulate import PROFILES, create_interview, fake_deepgram_for, fake_openai_for, open_store  # noqa: E402
 from bench.voice_io import SpeechSynthesizer  # noqa: E402
@@ -50,6 +51,9 @@ DIAL_TIMEOUT_S = 30.0
 EXIT_TIMEOUT_S = 30.0
 MEMORY_SAMPLE_INTERVAL_S = 0.25
 LIVE_INTERVIEW_TIMEOUT_S = 300.0
+# In a room the agent hears the candidate through RoomIO, which hands it frames of this length; the
+# processes that stand in for live interviews get theirs the same way.
+ROOM_INPUT_FRAME_MS = room_io.AudioInputOptions().frame_size_ms
 
 
 class DialListener:
@@ -229,6 +233,7 @@ def measure_live_interview(lab: Lab, script_name: str, profile_name: str) -> dic
             "arm": "mockflow", "profile": profile_name, "script": script_name,
             "openai_base_url": openai_fake.base_url, "deepgram_listen_url": deepgram_fake.listen_url,
             "database_url": lab.database_url, "user_id": lab.user_id, "audio_cache_dir": str(audio_cache),
+            "frame_ms": ROOM_INPUT_FRAME_MS,
         })
         deadline = time.monotonic() + LIVE_INTERVIEW_TIMEOUT_S
         while process.alive() and time.monotonic() < deadline:

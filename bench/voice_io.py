@@ -1,8 +1,8 @@
 """The simulated candidate's voice and ears: espeak-ng speech, a paced microphone, a playout sink.
 
 `SpeechSynthesizer` turns text into 24 kHz mono int16 samples with espeak-ng and sox (Debian
-packages). `PacedMicrophone` is an `io.AudioInput` that behaves like a live microphone: one 20 ms
-frame every 20 ms of wall time, digital silence when nothing is queued, and it stamps the wall time
+packages). `PacedMicrophone` is an `io.AudioInput` that behaves like a live microphone: one frame
+(20 ms unless told otherwise) every frame's length of wall time, digital silence when nothing is queued, and it stamps the wall time
 (perf_counter) at which chosen samples went out. `PlayoutSink` is an `io.AudioOutput` that keeps
 the agent's audio segments with the time of their first frame and plays them out in real time.
 The sink holds the agent to RoomIO's 200 ms output queue and counts underruns: agent frames that
@@ -30,7 +30,6 @@ from livekit.agents import io
 
 SAMPLE_RATE = 24_000
 FRAME_MS = 20
-SAMPLES_PER_FRAME = SAMPLE_RATE * FRAME_MS // 1000
 VOICED_RMS = 300.0  # the fake Deepgram's default speech threshold, in int16 units
 ANALYSIS_WINDOW_S = 0.01
 # RoomIO publishes the agent's audio through rtc.AudioSource(queue_size_ms=200): the agent keeps up
@@ -126,10 +125,12 @@ class QueuedUtterance:
 
 
 class PacedMicrophone(io.AudioInput):
-    """A live microphone made of queued utterances: a 20 ms frame every 20 ms, silence in between."""
+    """A live microphone made of queued utterances: a `frame_ms` frame every `frame_ms`, silence in between."""
 
-    def __init__(self) -> None:
+    def __init__(self, frame_ms: int = FRAME_MS) -> None:
         super().__init__(label="simulated-candidate")
+        self.frame_s = frame_ms / 1000
+        self.samples_per_frame = SAMPLE_RATE * frame_ms // 1000
         self._queue: asyncio.Queue[QueuedUtterance] = asyncio.Queue()
         self._current: QueuedUtterance | None = None
         self._position = 0
@@ -158,27 +159,27 @@ class PacedMicrophone(io.AudioInput):
         else:
             lag = now - self._deadline
             self.max_lag_s = max(self.max_lag_s, lag)
-            if lag > FRAME_MS / 1000:
+            if lag > self.frame_s:
                 self.late_frames += 1  # the agent's event loop took this frame more than a frame late
-        self._deadline += FRAME_MS / 1000
+        self._deadline += self.frame_s
         sent_at = time.perf_counter()
 
-        buffer = np.zeros(SAMPLES_PER_FRAME, dtype=np.int16)
+        buffer = np.zeros(self.samples_per_frame, dtype=np.int16)
         if self._current is None and not self._queue.empty():
             self._current, self._position = self._queue.get_nowait(), 0
         if self._current is not None:
             utterance, start = self._current, self._position
-            chunk = utterance.samples[start : start + SAMPLES_PER_FRAME]
+            chunk = utterance.samples[start : start + self.samples_per_frame]
             buffer[: len(chunk)] = chunk
             for index, name in utterance.marks.items():
-                if start <= index < start + SAMPLES_PER_FRAME:
+                if start <= index < start + self.samples_per_frame:
                     utterance.stamps[name] = sent_at + (index - start) / SAMPLE_RATE
-            self._position += SAMPLES_PER_FRAME
+            self._position += self.samples_per_frame
             if self._position >= len(utterance.samples):
                 utterance.done.set()
                 self._current = None
         return rtc.AudioFrame(
-            data=buffer.tobytes(), sample_rate=SAMPLE_RATE, num_channels=1, samples_per_channel=SAMPLES_PER_FRAME
+            data=buffer.tobytes(), sample_rate=SAMPLE_RATE, num_channels=1, samples_per_channel=self.samples_per_frame
         )
 
 
