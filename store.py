@@ -13,12 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import current_app, g
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -49,6 +47,9 @@ from sqlalchemy.orm import (
     relationship,
     sessionmaker,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_PATH = Path(__file__).resolve().parent / "migrations"
 
@@ -266,20 +267,30 @@ class Store:
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to `revision`."""
+        from alembic import command
+
         with self.engine.begin() as connection:
-            alembic_command.upgrade(alembic_config(connection), revision)
+            command.upgrade(alembic_config(connection), revision)
 
     def downgrade(self, revision: str) -> None:
         """Revert Alembic migrations down to `revision` (`base` removes every table)."""
+        from alembic import command
+
         with self.engine.begin() as connection:
-            alembic_command.downgrade(alembic_config(connection), revision)
+            command.downgrade(alembic_config(connection), revision)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
 def alembic_config(connection=None) -> AlembicConfig:
-    """Alembic's configuration, pointing at `migrations/`, optionally bound to a connection."""
+    """Alembic's configuration, pointing at `migrations/`, optionally bound to a connection.
+
+    Alembic is imported here and in the migration commands, not with this module: every agent
+    process imports the store and never migrates, and Alembic holds about 10 MB in each.
+    """
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_PATH))
     if connection is not None:
