@@ -279,6 +279,18 @@ def test_daily_minutes_cap(app_store):
     assert isinstance(allowed, store.Interview)
 
 
+@pytest.mark.parametrize(
+    ("memory_gib", "cores", "expected"),
+    [
+        (24, 2, 24),  # this machine kind: CPU decides (12 per core, measured)
+        (2, 8, 6),  # little memory: 60 % of 2 GiB at 185 MiB each
+        (0.1, 4, 1),  # never below one
+    ],
+)
+def test_default_cap_is_the_smaller_of_what_memory_and_cores_hold(memory_gib, cores, expected):
+    assert worker_manager.default_max_concurrent_interviews(int(memory_gib * 2**30), cores) == expected
+
+
 def test_dispatch_mode_creates_the_room_and_a_dispatch_carrying_only_the_interview_id(settings, app_store):
     interview_id = make_interview(app_store)
     with FakeLiveKit() as livekit, app_store.session() as db:
