@@ -10,8 +10,8 @@ failure and exits, as it would with an unreachable server.
 Memory: RSS and PSS (/proc/<pid>/smaps_rollup) of an idle ready agent, and of a live interview
 process (bench/interview_process.py running agent_worker's interview logic with the simulated
 candidate, providers faked by this process), sampled through the interview. For comparison, the
-PSS of idle children forked from a process that already imported agent_worker (a fork-based warm
-pool, which worker_manager does not use).
+PSS of children forked from a process that already imported agent_worker, idle and running the same
+live interview (a fork-based warm pool, which worker_manager does not use).
 
     .venv/bin/python -m bench.spawn [--starts 10] [--json out.json]
 """
@@ -19,6 +19,7 @@ pool, which worker_manager does not use).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
@@ -42,7 +43,15 @@ import store  # noqa: E402
 import worker_manager  # noqa: E402
 from livekit.agents import room_io  # noqa: E402
 from bench.interview_script import SCRIPTS  # noqa: E402
-from bench.simulate import PROFILES, create_interview, fake_deepgram_for, fake_openai_for, open_store  # noqa: E402
+from bench.simulate import (  # noqa: E402
+    PROFILES,
+    ProviderEndpoints,
+    create_interview,
+    fake_deepgram_for,
+    fake_openai_for,
+    open_store,
+    simulate_interview,
+)
 from bench.voice_io import SpeechSynthesizer  # noqa: E402
 from worker_manager import AgentProcess, WarmPool, spawn_agent  # noqa: E402
 
@@ -297,10 +306,82 @@ def measure_forked_idle(children: int) -> dict[str, Any]:
     }
 
 
+def measure_forked_live(lab: Lab, script_name: str, profile_name: str) -> dict[str, Any]:
+    """RSS/PSS of the same live simulated interview as `measure_live_interview`, in a child forked
+    from this process (which has imported agent_worker and loaded the VAD): what a fork-based warm
+    pool would hold per live interview. The fork happens before this process starts any thread; the
+    fakes start afterwards, and the child learns their addresses through a pipe."""
+    script = SCRIPTS[script_name]
+    synthesizer = SpeechSynthesizer(cache_dir=lab.directory / "audio")
+    for answer in script:
+        for part in answer.parts:
+            synthesizer.speak(part)
+    gc.collect()
+    gc.freeze()
+    job_read, job_write = os.pipe()
+    result_read, result_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(job_write)
+        os.close(result_read)
+        exit_code = 1
+        try:
+            with os.fdopen(job_read, "rb") as job_file:
+                endpoints = ProviderEndpoints(**json.loads(job_file.read()))
+            exit_code = _run_forked_interview(lab.database_url, lab.user_id, script_name, profile_name,
+                                              synthesizer, endpoints, result_write)
+        finally:
+            os._exit(exit_code)
+    os.close(job_read)
+    os.close(result_write)
+    gc.unfreeze()
+    samples: list[dict[str, int]] = []
+    profile = PROFILES[profile_name]
+    with fake_openai_for(script, profile, 0.06) as openai_fake, fake_deepgram_for(script, profile) as deepgram_fake:
+        with os.fdopen(job_write, "wb") as job_file:
+            job_file.write(json.dumps({"openai_base_url": openai_fake.base_url,
+                                       "deepgram_listen_url": deepgram_fake.listen_url}).encode())
+        deadline = time.monotonic() + LIVE_INTERVIEW_TIMEOUT_S
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            memory = process_memory_kib(pid)
+            if memory:
+                samples.append(memory)
+            time.sleep(MEMORY_SAMPLE_INTERVAL_S)
+    with os.fdopen(result_read, "rb") as result_file:
+        result = json.loads(result_file.read() or b"null")
+    if result is None or not samples:
+        raise RuntimeError("the forked live interview did not finish")
+    return {
+        "peak_rss_mib": round(max(s["rss_kib"] for s in samples) / 1024, 1),
+        "peak_pss_mib": round(max(s["pss_kib"] for s in samples) / 1024, 1),
+        "turns_answered": sum(turn["first_audio_ms"] is not None for turn in result["turns"]),
+        "turns": len(result["turns"]),
+    }
+
+
+def _run_forked_interview(database_url: str, user_id: int, script_name: str, profile_name: str,
+                          synthesizer: SpeechSynthesizer, endpoints: ProviderEndpoints, result_fd: int) -> int:
+    """The forked child's work: one simulated interview; its result as JSON on `result_fd`."""
+    app_store = store.Store(database_url)  # never the parent's engine: its connections are not ours
+    try:
+        result = asyncio.run(simulate_interview("mockflow", profile_name, SCRIPTS[script_name], synthesizer,
+                                                app_store, user_id, endpoints, ROOM_INPUT_FRAME_MS))
+    finally:
+        app_store.dispose()
+    with os.fdopen(result_fd, "wb") as result_file:
+        result_file.write(json.dumps(result.as_dict()).encode())
+    return 0
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mockflow-bench-spawn-") as temp:
         forked = measure_forked_idle(args.forked_children)
         lab = Lab.open(Path(temp))
+        forked["live_interview"] = measure_forked_live(lab, args.live_script, args.live_profile)
         listener = DialListener()
         try:
             cold = measure_cold(lab, listener, args.starts)
@@ -328,6 +409,8 @@ def _table(document: dict[str, Any]) -> str:
         ["live interview peak anonymous", live["peak_anonymous_mib"], None, "MiB"],
         ["idle forked child PSS (not shipped)", document["forked_idle"]["child_pss_mib"]["p50"],
          document["forked_idle"]["child_pss_mib"]["p95"], "MiB"],
+        ["live interview in a forked child, peak PSS (not shipped)",
+         document["forked_idle"]["live_interview"]["peak_pss_mib"], None, "MiB"],
     ]
     return format_table(["measure", "p50 (or value)", "p95", "unit"], rows)
 
