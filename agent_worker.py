@@ -325,8 +325,8 @@ def load_vad() -> inference.VAD:
     """Silero VAD, loaded once per process (before the job in subprocess mode, in prewarm otherwise).
 
     It runs in livekit-local-inference's native runtime (the weights are compiled into the package),
-    not in onnxruntime through the silero plugin: measured with bench/capacity.py, that takes about
-    a fifth less CPU per live interview and keeps onnxruntime out of the process.
+    not in onnxruntime through the silero plugin: that keeps onnxruntime out of the process and cut
+    the CPU per live interview in bench/capacity.py (figures in BENCHMARKS.md).
     """
     return inference.VAD(min_silence_duration=VAD_MIN_SILENCE_S)
 

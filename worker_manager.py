@@ -47,7 +47,7 @@ log = logging.getLogger("mockflow.workers")
 AGENT_SCRIPT = PROJECT_ROOT / "agent_worker.py"
 AGENT_NAME = "mockflow-interviewer"
 ENVIRONMENT_ALLOWLIST = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV")
-# The default cap, from BENCHMARKS.md: a live interview's process holds 185 MiB of PSS alone
+# The default cap, from BENCHMARKS.md: a live interview's process holds 183-185 MiB of PSS alone
 # (bench/spawn.py), and 24 simulated interviews held on 2 cores while 32 did not (bench/capacity.py,
 # without the WebRTC work a real room adds). Memory-wise the agents may use 60 % of the machine.
 MEASURED_BYTES_PER_INTERVIEW = 185 * 1024 * 1024
