@@ -151,7 +151,7 @@ KEYLESS_PLACEHOLDER = "not-needed"
 # filler, a trailing comma, "because", "the") it waits max_delay (2.6 s), and the candidate speaking
 # again cancels the countdown. Measured with bench/simulate.py (espeak-ng candidate, real VAD, real
 # plugins against the fakes; figures and commands in BENCHMARKS.md): no reply inside any thinking pause
-# of 0.8-2.0 s, and a finished answer's turn ends about 0.37 s after the candidate stops. The fixed
+# of 0.8-2.0 s, and a finished answer's turn ends about 0.35 s after the candidate stops. The fixed
 # 2.0 s wait used before (turn_detection="vad") answered every turn 2.1 s after the candidate stopped
 # and still cut a 2.0 s pause; the audio end-of-turn model bundled with livekit-local-inference held
 # most finished answers for its long delay and replied inside a 1.2 s pause.
