@@ -2,8 +2,8 @@
 
 `SpeechSynthesizer` turns text into 24 kHz mono int16 samples with espeak-ng and sox (Debian
 packages). `PacedMicrophone` is an `io.AudioInput` that behaves like a live microphone: one frame
-(20 ms unless told otherwise) every frame's length of wall time, digital silence when nothing is queued, and it stamps the wall time
-(perf_counter) at which chosen samples went out. `PlayoutSink` is an `io.AudioOutput` that keeps
+(20 ms unless told otherwise) every frame's length of wall time, digital silence when nothing is
+queued, and it stamps the wall time (perf_counter) at which chosen samples went out. `PlayoutSink` is an `io.AudioOutput` that keeps
 the agent's audio segments with the time of their first frame and plays them out in real time.
 The sink holds the agent to RoomIO's 200 ms output queue and counts underruns: agent frames that
 arrive after everything queued before them has played (an audible gap). The microphone notes how
